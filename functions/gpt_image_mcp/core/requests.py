@@ -1,0 +1,148 @@
+"""Tool arguments as pydantic models: the JSON schema a client sees, with a description per field.
+
+Names and defaults follow the reference server, so prompts and configs written for it keep working.
+Checks that need the model catalog (sizes, qualities, transparency) live in `planning`, which can name
+what the chosen model allows.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PROMPT_CHARS = 32_000
+Quality = Literal["auto", "low", "medium", "high", "xhigh", "max"]
+OutputFormat = Literal["png", "jpeg", "webp"]
+ImageSource = str | list[str]
+
+
+class ImageToolArgs(BaseModel):
+    """Parameters shared by generate_image, edit_image and transform_image."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_PROMPT_CHARS,
+            description="What the image should show (up to 32,000 characters). Text in quotes is rendered.",
+        ),
+    ]
+    output_path: Annotated[
+        str | None,
+        Field(
+            description=(
+                "Where to save, relative to the output folder (or an absolute path inside it), e.g. "
+                "'posters/launch.png'. Folders are created; an existing file is never overwritten (a free "
+                "name is chosen); the extension is set to match output_format. Default: a name made from "
+                "the prompt."
+            ),
+        ),
+    ] = None
+    model: Annotated[
+        str | None,
+        Field(description="GPT image model, e.g. 'gpt-image-2' or 'gpt-image-2.6-sunburst'. Default: the server's."),
+    ] = None
+    size: Annotated[
+        str,
+        Field(
+            description=(
+                "'auto' or WIDTHxHEIGHT: 1024x1024, 1536x1024 (landscape), 1024x1536 (portrait); gpt-image-2 and "
+                "newer also take custom sizes (edges multiples of 16, up to 3840, ratio up to 3:1)."
+            ),
+        ),
+    ] = "auto"
+    quality: Annotated[
+        Quality, Field(description="low (fastest, cheapest), medium, high, or auto. xhigh/max: 2.5 models only.")
+    ] = "auto"
+    output_format: Annotated[OutputFormat, Field(description="File format: png, jpeg or webp.")] = "png"
+    output_compression: Annotated[
+        int | None, Field(ge=0, le=100, description="0-100 compression for jpeg and webp (100 = best quality).")
+    ] = None
+    transparent_background: Annotated[
+        bool, Field(description="Transparent background (png or webp only); sent as background='transparent'.")
+    ] = False
+    moderation: Annotated[
+        Literal["auto", "low"],
+        Field(description="Content filtering for generate_image: auto (default) or low (less restrictive)."),
+    ] = "auto"
+    sample_count: Annotated[int, Field(ge=1, le=10, description="How many images to make (1-10).")] = 1
+    return_base64: Annotated[
+        bool,
+        Field(description="Also return the full image inline as base64 (refused above the server's size cap)."),
+    ] = False
+    include_thumbnail: Annotated[
+        bool | None,
+        Field(description="Add a small JPEG preview to the result. Default: OPENAI_IMAGE_THUMBNAIL."),
+    ] = None
+
+
+class GenerateImageArgs(ImageToolArgs):
+    """Arguments of generate_image."""
+
+
+_REFERENCE_PATH = Field(
+    description=(
+        "Input image path(s), relative to the input folder or absolute inside it; a list for several "
+        "references (up to 16, the first is edited). png, jpeg or webp, under 50 MB each."
+    ),
+)
+_REFERENCE_BASE64 = Field(description="Input image(s) as base64 (a data: URL prefix is accepted); a list for several.")
+_FIDELITY = Field(
+    description="How closely to keep input details (faces, logos): low or high. Only some models take it."
+)
+
+
+class TransformImageArgs(ImageToolArgs):
+    """Arguments of transform_image: restyle or reinterpret reference image(s)."""
+
+    reference_image_path: Annotated[ImageSource | None, _REFERENCE_PATH] = None
+    reference_image_base64: Annotated[ImageSource | None, _REFERENCE_BASE64] = None
+    input_fidelity: Annotated[Literal["low", "high"] | None, _FIDELITY] = None
+
+
+class EditImageArgs(TransformImageArgs):
+    """Arguments of edit_image: inpainting with an optional mask."""
+
+    mask_image_path: Annotated[
+        str | None,
+        Field(
+            description=(
+                "Mask PNG with an alpha channel, the same size as the first reference image; fully transparent "
+                "pixels mark the area to change."
+            ),
+        ),
+    ] = None
+    mask_image_base64: Annotated[str | None, Field(description="The mask as base64 PNG instead of a path.")] = None
+
+
+ImageToolName = Literal["generate_image", "edit_image", "transform_image"]
+
+
+class ListGeneratedImagesArgs(BaseModel):
+    directory: Annotated[
+        str | None, Field(description="Folder relative to the output folder (or absolute inside it); default: all.")
+    ] = None
+    limit: Annotated[int, Field(ge=1, le=500, description="At most this many images, newest first.")] = 50
+
+
+class ListHistoryArgs(BaseModel):
+    limit: Annotated[int, Field(ge=1, le=100, description="Records per page (1-100).")] = 20
+    offset: Annotated[int, Field(ge=0, description="Records to skip, for paging.")] = 0
+    tool_name: Annotated[
+        ImageToolName | None, Field(description="Only calls of this tool: generate_image, edit_image, transform_image.")
+    ] = None
+    query: Annotated[str | None, Field(max_length=500, description="Text to find in prompts (any case).")] = None
+
+
+class GetHistoryArgs(BaseModel):
+    uuid: Annotated[str, Field(min_length=1, max_length=100, description="History id from a result or a list.")]
+
+
+class GetMetadataArgs(BaseModel):
+    image_path: Annotated[
+        str | None, Field(description="Image path relative to the output folder (or absolute inside it).")
+    ] = None
+    image_base64: Annotated[str | None, Field(description="The image as base64, instead of a path.")] = None

@@ -1,0 +1,102 @@
+"""Structured results of the image tools: the output schema every MCP client sees."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ImageFile(BaseModel):
+    path: str = Field(description="Key relative to your image folder (or S3 prefix).")
+    location: str = Field(description="Where the file is: an absolute path locally, s3://bucket/key remotely.")
+    link: str = Field(description="file:// URI locally, presigned https URL remotely.")
+    width: int
+    height: int
+    bytes: int
+    format: str
+    mime_type: str
+
+
+class UsageInfo(BaseModel):
+    input_text_tokens: int
+    input_image_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class CostInfo(BaseModel):
+    currency: str = "USD"
+    text_input: float
+    image_input: float
+    image_output: float
+    total: float
+    estimated: bool = Field(description="True when OpenAI returned no usage and tokens were estimated.")
+
+
+class ImageToolResult(BaseModel):
+    history_id: str = Field(description="Id for get_history_by_uuid; also embedded in each file's metadata.")
+    tool: str
+    model: str
+    prompt: str
+    size: str
+    quality: str
+    output_format: str
+    images: list[ImageFile]
+    usage: UsageInfo | None
+    cost: CostInfo | None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class MetadataCheck(BaseModel):
+    path: str | None
+    format: str
+    width: int
+    height: int
+    metadata: dict[str, str] = Field(description="MCP-* fields embedded in the file.")
+    history_id: str | None
+    status: str = Field(description="verified | mismatch | no_history | no_metadata")
+    detail: str
+
+
+class ListedImageInfo(BaseModel):
+    path: str
+    location: str
+    link: str
+    bytes: int
+    modified: str
+
+
+class ImageListResult(BaseModel):
+    directory: str
+    count: int
+    images: list[ListedImageInfo]
+
+
+class HistorySummary(BaseModel):
+    uuid: str
+    created_at: str
+    tool_name: str
+    model: str
+    prompt: str
+    image_count: int
+    paths: list[str]
+    cost_usd: float | None
+
+
+class HistoryListResult(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    records: list[HistorySummary]
+
+
+class HistoryDetail(BaseModel):
+    uuid: str
+    created_at: str
+    tool_name: str
+    model: str
+    prompt: str
+    parameters: dict[str, object]
+    param_hash: str
+    images: list[dict[str, object]]
+    usage: dict[str, object] | None
+    cost: dict[str, object] | None

@@ -1,0 +1,347 @@
+"""The image use case, independent of transport and storage: validate, call OpenAI, save, record.
+
+Handlers (MCP tools, job workers) call `ImageService`; it talks to storage only through the
+interfaces in `storage`, so the same code runs on a laptop and on Lambda.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+
+from gpt_image_mcp.core import metadata
+from gpt_image_mcp.core.catalog import Catalog, ModelSpec
+from gpt_image_mcp.core.config import Settings
+from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
+from gpt_image_mcp.core.imageinfo import MIME_TYPES, sniff
+from gpt_image_mcp.core.planning import (
+    MAX_INPUT_BYTES,
+    ImagePlan,
+    InputImage,
+    ToolName,
+    as_list,
+    decode_base64,
+    input_image,
+    plan_edit,
+    plan_generate,
+    resolve_model,
+)
+from gpt_image_mcp.core.pricing import Cost, Usage, estimate_output_tokens, price
+from gpt_image_mcp.core.requests import EditImageArgs, ImageToolArgs, TransformImageArgs
+from gpt_image_mcp.core.results import CostInfo, ImageFile, ImageToolResult, MetadataCheck, UsageInfo
+from gpt_image_mcp.core.sandbox import numbered_keys, with_format_extension
+from gpt_image_mcp.core.storage import HistoryImage, HistoryRecord, HistoryStore, ImageStore, StoredImage
+from gpt_image_mcp.core.thumbnails import make_thumbnail
+from gpt_image_mcp.core.upstream import ImagesClient, UpstreamResult
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], Awaitable[None]]
+Checkpoint = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class ImageOutcome:
+    """What a tool handler needs to build its reply."""
+
+    result: ImageToolResult
+    thumbnails: list[bytes] = field(default_factory=list)  # JPEG previews, one per image, when asked
+    inline: list[tuple[bytes, str]] = field(default_factory=list)  # (bytes, mime) when return_base64 fits
+
+
+def param_hash(parameters: dict[str, Any]) -> str:
+    """Stable fingerprint of a call's parameters, embedded in files and stored in history."""
+    canonical = json.dumps(parameters, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def default_output_name(prompt: str, now: dt.datetime) -> str:
+    words = re.findall(r"[a-z0-9]+", prompt.lower())
+    slug = "-".join(words[:6])[:40].strip("-") or "image"
+    return f"{slug}-{now.strftime('%Y%m%d-%H%M%S')}.png"
+
+
+class ImageService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        catalog: Catalog,
+        client: ImagesClient,
+        images: ImageStore,
+        history: HistoryStore,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.client = client
+        self.images = images
+        self.history = history
+        self.clock = clock
+
+    # -- planning -------------------------------------------------------------------------------
+
+    async def plan(self, user: str, tool: ToolName, args: ImageToolArgs) -> ImagePlan:
+        """Validate everything (inputs read and sniffed) without calling OpenAI."""
+        spec, warnings = resolve_model(args, self.settings.default_model, self.catalog, self.clock().date())
+        if tool == "generate_image":
+            return plan_generate(args, spec, self.catalog, warnings)
+        assert isinstance(args, TransformImageArgs)
+        images = await self._inputs(
+            user, as_list(args.reference_image_path), as_list(args.reference_image_base64), "reference_image"
+        )
+        mask = None
+        if isinstance(args, EditImageArgs):
+            masks = await self._inputs(
+                user, as_list(args.mask_image_path), as_list(args.mask_image_base64), "mask_image"
+            )
+            if len(masks) > 1:
+                raise InvalidArgumentError("Give either mask_image_path or mask_image_base64, not both.")
+            mask = masks[0] if masks else None
+        return plan_edit(tool, args, spec, self.catalog, warnings, images, mask)
+
+    async def _inputs(self, user: str, paths: list[str], blobs: list[str], name: str) -> list[InputImage]:
+        loaded = []
+        for index, path in enumerate(paths):
+            if not isinstance(path, str) or not path.strip():
+                raise InvalidArgumentError(f"{name}_path[{index}] is empty.")
+            data = await anyio.to_thread.run_sync(self.images.read_input, user, path, MAX_INPUT_BYTES)
+            loaded.append(input_image(path, data))
+        for index, blob in enumerate(blobs):
+            label = f"{name}_base64" + (f"[{index}]" if len(blobs) > 1 else "")
+            loaded.append(input_image(label, decode_base64(blob, label)))
+        return loaded
+
+    # -- the call -------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        user: str,
+        tool: ToolName,
+        args: ImageToolArgs,
+        *,
+        progress: Progress | None = None,
+        before_save: Checkpoint | None = None,
+        safety_identifier: str | None = None,
+        plan: ImagePlan | None = None,
+    ) -> ImageOutcome:
+        plan = plan or await self.plan(user, tool, args)
+        if progress:
+            await progress(0.1, f"Sending the request to OpenAI ({plan.spec.name})")
+        upstream = await self.client.run(plan, safety_identifier=safety_identifier)
+        if before_save:
+            await before_save()
+        if progress:
+            await progress(0.8, "Saving images")
+        return await self.save(user, args, plan, upstream)
+
+    async def save(self, user: str, args: ImageToolArgs, plan: ImagePlan, upstream: UpstreamResult) -> ImageOutcome:
+        now = self.clock()
+        history_id = str(uuid.uuid4())
+        record_hash = param_hash(plan.record)
+        created = now.isoformat(timespec="seconds")
+        size = str(upstream.echoed.get("size") or plan.params["size"])
+        quality = str(upstream.echoed.get("quality") or plan.params["quality"])
+        stored = await anyio.to_thread.run_sync(
+            self._persist, user, args, plan, upstream.images, history_id, record_hash, created, size, quality, now
+        )
+        usage = Usage.from_api(upstream.usage)
+        cost = self._cost(plan.spec, usage, stored, quality, len(upstream.images))
+        files = [file for file, _ in stored]
+        usage_info = UsageInfo(**_usage_dict(usage)) if usage else None
+        record = HistoryRecord(
+            uuid=history_id,
+            user=user,
+            tool_name=plan.tool,
+            prompt=args.prompt,
+            model=plan.spec.name,
+            parameters=plan.record,
+            param_hash=record_hash,
+            created_at=created,
+            images=[
+                HistoryImage(
+                    key=f.path, location=f.location, format=f.format, width=f.width, height=f.height, size_bytes=f.bytes
+                )
+                for f in files
+            ],
+            usage=usage_info.model_dump() if usage_info else None,
+            cost=cost.model_dump() if cost else None,
+        )
+        await anyio.to_thread.run_sync(self.history.add, record)
+        result = ImageToolResult(
+            history_id=history_id,
+            tool=plan.tool,
+            model=plan.spec.name,
+            prompt=args.prompt,
+            size=size,
+            quality=quality,
+            output_format=files[0].format,
+            images=files,
+            usage=usage_info,
+            cost=cost,
+            warnings=list(plan.warnings),
+        )
+        outcome = ImageOutcome(result=result)
+        want_thumbnail = self.settings.thumbnail if args.include_thumbnail is None else args.include_thumbnail
+        if want_thumbnail:
+            outcome.thumbnails = await anyio.to_thread.run_sync(self._thumbnails, [data for _, data in stored])
+        if args.return_base64:
+            self._inline(outcome, stored)
+        return outcome
+
+    def _persist(
+        self,
+        user: str,
+        args: ImageToolArgs,
+        plan: ImagePlan,
+        images: list[bytes],
+        history_id: str,
+        record_hash: str,
+        created: str,
+        size: str,
+        quality: str,
+        now: dt.datetime,
+    ) -> list[tuple[ImageFile, bytes]]:
+        """Embed metadata and store each image (runs in a worker thread)."""
+        first = sniff(images[0])
+        base = args.output_path or default_output_name(args.prompt, now)
+        keys = numbered_keys(with_format_extension(base, first.format), len(images))
+        saved: list[tuple[ImageFile, bytes]] = []
+        for key, data in zip(keys, images, strict=True):
+            info = sniff(data)
+            if self.settings.metadata_level != "off":
+                fields = metadata.build_fields(
+                    self.settings.metadata_level,
+                    tool=plan.tool,
+                    prompt=args.prompt,
+                    model=plan.spec.name,
+                    created=created,
+                    size=size,
+                    quality=quality,
+                    output_format=info.format,
+                    history_uuid=history_id,
+                    param_hash=record_hash,
+                    parameters=plan.record,
+                )
+                data = metadata.embed(data, fields)
+            key = with_format_extension(key, info.format)
+            mime = MIME_TYPES[info.format]
+            stored: StoredImage = self.images.save(user, key, data, mime)
+            saved.append(
+                (
+                    ImageFile(
+                        path=stored.key,
+                        location=stored.location,
+                        link=stored.link,
+                        width=info.width,
+                        height=info.height,
+                        bytes=stored.size_bytes,
+                        format=info.format,
+                        mime_type=mime,
+                    ),
+                    data,
+                )
+            )
+        return saved
+
+    def _cost(
+        self, spec: ModelSpec, usage: Usage | None, stored: list[tuple[ImageFile, bytes]], quality: str, count: int
+    ) -> CostInfo | None:
+        estimated = usage is None
+        if usage is None:
+            first = stored[0][0]
+            per_image = estimate_output_tokens(self.catalog, spec, first.width, first.height, quality)
+            if per_image is None:
+                return None
+            usage = Usage(output_tokens=per_image * count, total_tokens=per_image * count)
+        cost: Cost | None = price(spec, usage, estimated=estimated)
+        if cost is None:
+            return None
+        return CostInfo(
+            text_input=cost.text_input_usd,
+            image_input=cost.image_input_usd,
+            image_output=cost.image_output_usd,
+            total=cost.total_usd,
+            estimated=cost.estimated,
+        )
+
+    def _thumbnails(self, images: list[bytes]) -> list[bytes]:
+        return [make_thumbnail(data, self.settings.thumbnail_size, self.settings.thumbnail_quality) for data in images]
+
+    def _inline(self, outcome: ImageOutcome, stored: list[tuple[ImageFile, bytes]]) -> None:
+        encoded = sum((len(data) + 2) // 3 * 4 for _, data in stored)
+        cap = self.settings.max_base64_bytes
+        if encoded > cap:
+            outcome.result.warnings.append(
+                f"return_base64 refused: the image data is {encoded / 1_000_000:.1f} MB as base64, over the "
+                f"{cap / 1_000_000:.2f} MB cap (OPENAI_IMAGE_MAX_BASE64_BYTES; many clients reject results over "
+                "1 MB). The files are saved: use their links, a smaller size, jpeg/webp, or include_thumbnail."
+            )
+            return
+        outcome.inline = [(data, file.mime_type) for file, data in stored]
+
+    # -- reading back ---------------------------------------------------------------------------
+
+    async def check_metadata(self, user: str, path: str | None, image_base64: str | None) -> MetadataCheck:
+        """Read a file's embedded metadata and compare it with the history record it names."""
+        if bool(path) == bool(image_base64):
+            raise InvalidArgumentError("Give exactly one of image_path or image_base64.")
+        if path:
+            data = await anyio.to_thread.run_sync(self.images.read_output, user, path, MAX_INPUT_BYTES)
+        else:
+            data = decode_base64(image_base64 or "", "image_base64")
+        info = sniff(data)
+        fields = metadata.read(data)
+        history_id = fields.get("MCP-History-UUID")
+
+        def check(status: str, detail: str, history: str | None = history_id) -> MetadataCheck:
+            return MetadataCheck(
+                path=path,
+                format=info.format,
+                width=info.width,
+                height=info.height,
+                metadata=fields,
+                history_id=history,
+                status=status,
+                detail=detail,
+            )
+
+        if not fields:
+            return check("no_metadata", "The file carries no metadata from this server.", None)
+        record = await anyio.to_thread.run_sync(self.history.get, user, history_id) if history_id else None
+        if record is None:
+            return check("no_history", "The metadata names a history record that this history does not hold.")
+        problems = []
+        if fields.get("MCP-Param-Hash") != record.param_hash or param_hash(record.parameters) != record.param_hash:
+            problems.append("parameter hash")
+        if "MCP-Prompt" in fields and fields["MCP-Prompt"] != record.prompt:
+            problems.append("prompt")
+        if fields.get("MCP-Model", record.model) != record.model:
+            problems.append("model")
+        if problems:
+            return check("mismatch", f"Differs from history record {history_id}: {', '.join(problems)}.")
+        return check("verified", f"Matches history record {history_id} (parameter hash, prompt and model).")
+
+    async def get_history(self, user: str, history_id: str) -> HistoryRecord:
+        record = await anyio.to_thread.run_sync(self.history.get, user, history_id.strip())
+        if record is None:
+            raise NotFoundError(f"No history record with id '{history_id}'. list_history shows the ids you have.")
+        return record
+
+
+def _usage_dict(usage: Usage) -> dict[str, int]:
+    return {
+        "input_text_tokens": usage.input_text_tokens,
+        "input_image_tokens": usage.input_image_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }

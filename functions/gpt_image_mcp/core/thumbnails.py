@@ -1,0 +1,35 @@
+"""Small JPEG previews for tool results.
+
+Pillow is imported on first use: it adds tens of milliseconds to a cold start that most calls never need.
+"""
+
+from __future__ import annotations
+
+import io
+
+_WHITE = (255, 255, 255)
+
+
+def make_thumbnail(data: bytes, max_size: int, quality: int) -> bytes:
+    """JPEG of `data` fitting in max_size x max_size, aspect kept, transparency flattened onto white.
+
+    A JPEG source is decoded at a reduced DCT scale (`draft`), so its full-size pixels are never made.
+    """
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as source:
+        source.draft("RGB", (max_size, max_size))
+        transparent = source.mode in ("RGBA", "LA", "PA") or "transparency" in source.info
+        image: Image.Image = source
+        if transparent:
+            image = source.convert("RGBA")
+        elif source.mode not in ("RGB", "L"):
+            image = source.convert("RGB")  # palette images would otherwise be resized without smoothing
+        image.thumbnail((max_size, max_size))
+        if transparent:
+            flat = Image.new("RGB", image.size, _WHITE)
+            flat.paste(image, mask=image.getchannel("A"))
+            image = flat
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=quality)
+    return out.getvalue()

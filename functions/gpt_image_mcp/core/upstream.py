@@ -1,0 +1,259 @@
+"""The OpenAI Images API through the official SDK, with our own retry policy and user-facing errors.
+
+The SDK's own retries are off (`max_retries=0`): image calls are not idempotent and are billed, so we
+retry only what is safe (429 rate limits, 5xx, refused connections), never an exhausted quota, a
+moderation refusal or a timeout after the request was sent, and we honour `Retry-After`.
+The SDK is imported on first use, which keeps server start-up fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gpt_image_mcp.core.errors import ConfigurationError, UpstreamError
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+    from gpt_image_mcp.core.planning import ImagePlan
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER = 60.0
+NO_RETRY_CODES = {"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached"}
+MISSING_KEY = (
+    "OPENAI_API_KEY is not set, so no image can be made. Add it to the MCP client's env block (or a .env file "
+    "next to the server), or start the server with --emulator to try every tool offline with the bundled "
+    "stand-in for the OpenAI API."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResult:
+    images: list[bytes]
+    usage: dict[str, Any] | None
+    echoed: dict[str, Any]  # size, quality, background, output_format as the API resolved them
+    request_id: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER)
+        backoff = min(self.base_delay * 2**attempt, self.max_delay)
+        return float(backoff * (1 - 0.25 * random.random()))
+
+
+class ImagesClient:
+    """Calls /images/generations and /images/edits for a plan."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        organization: str | None,
+        base_url: str | None,
+        timeout: float,
+        retry: RetryPolicy,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._api_key = api_key
+        self._organization = organization
+        self._base_url = base_url
+        self._timeout = timeout
+        self._retry = retry
+        self._sleep = sleep
+        self._client: AsyncOpenAI | None = None
+
+    def _sdk(self) -> AsyncOpenAI:
+        if self._api_key is None:
+            raise ConfigurationError(MISSING_KEY)
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                api_key=self._api_key,
+                organization=self._organization,
+                base_url=self._base_url,
+                timeout=self._timeout,
+                max_retries=0,
+            )
+        return self._client
+
+    async def run(self, plan: ImagePlan, *, safety_identifier: str | None = None) -> UpstreamResult:
+        client = self._sdk()
+        params = dict(plan.params)
+        if safety_identifier:
+            params["safety_identifier"] = safety_identifier
+        attempt = 0
+        while True:
+            try:
+                if plan.endpoint == "generate":
+                    response = await client.images.generate(**params)
+                else:
+                    files = [(image.filename, image.data, f"image/{image.info.format}") for image in plan.images]
+                    extra: dict[str, Any] = {}
+                    if plan.mask is not None:
+                        extra["mask"] = ("mask.png", plan.mask.data, "image/png")
+                    response = await client.images.edit(image=files if len(files) > 1 else files[0], **params, **extra)
+            except Exception as exc:
+                error = translate(exc, plan.spec.name, self._base_url, self._timeout)
+                if error is None:
+                    raise
+                if not error.retryable or attempt >= self._retry.max_retries:
+                    if attempt:
+                        error.message = f"{error.message} (gave up after {attempt + 1} attempts)"
+                        error.args = (error.message,)
+                    raise error from exc
+                delay = self._retry.delay(attempt, error.retry_after)
+                log.warning("upstream %s, retry %d in %.1fs", error.category, attempt + 1, delay)
+                await self._sleep(delay)
+                attempt += 1
+                continue
+            return _result(response, attempt + 1)
+
+
+def _result(response: Any, attempts: int) -> UpstreamResult:
+    import base64
+
+    images = [base64.b64decode(item.b64_json) for item in (response.data or []) if item.b64_json]
+    if not images:
+        raise UpstreamError("OpenAI answered without any image data.", category="empty_response")
+    usage = response.usage.model_dump() if getattr(response, "usage", None) is not None else None
+    echoed = {
+        key: getattr(response, key, None)
+        for key in ("size", "quality", "background", "output_format")
+        if getattr(response, key, None) is not None
+    }
+    return UpstreamResult(
+        images=images, usage=usage, echoed=echoed, request_id=getattr(response, "_request_id", None), attempts=attempts
+    )
+
+
+def _retry_after(headers: Any) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name) if headers is not None else None
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def translate(exc: BaseException, model: str, base_url: str | None, timeout: float) -> UpstreamError | None:
+    """Map an SDK exception to a specific, actionable message; None if it is not an SDK error."""
+    import openai
+
+    where = base_url or "https://api.openai.com/v1"
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamError(
+            f"OpenAI did not answer within {timeout:.0f} s. High quality and large sizes can take over two minutes: "
+            "raise OPENAI_IMAGE_TIMEOUT, lower quality, or run it as a job with start_generation_job.",
+            category="timeout",
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamError(
+            f"Could not connect to the OpenAI API at {where} ({exc.__cause__ or exc}). Check the network, a proxy, "
+            "or OPENAI_BASE_URL.",
+            category="connection",
+            retryable=True,
+        )
+    if not isinstance(exc, openai.APIStatusError):
+        if isinstance(exc, openai.APIError):
+            return UpstreamError(f"OpenAI reported an error: {exc.message}", category="api_error")
+        return None
+    body = exc.body if isinstance(exc.body, dict) else {}
+    code = exc.code or body.get("code")
+    message = str(body.get("message") or exc.message)
+    request_id = exc.request_id
+    ref = f" (request id {request_id})" if request_id else ""
+    status = exc.status_code
+    if status == 401:
+        text = (
+            "OpenAI rejected the API key (401). Check OPENAI_API_KEY: it must be a current secret key from "
+            "https://platform.openai.com/api-keys"
+            + (
+                " and OPENAI_ORGANIZATION must be an organization the key belongs to."
+                if "organization" in message.lower()
+                else "."
+            )
+        )
+        return UpstreamError(text, category="auth", status=status, request_id=request_id)
+    if status == 403:
+        if "verif" in message.lower():
+            text = (
+                f"Your OpenAI organization must be verified to use {model}. Verify it at "
+                "https://platform.openai.com/settings/organization/general (Verify Organization); access can take "
+                "up to 15 minutes to appear after approval."
+            )
+            return UpstreamError(text, category="unverified_organization", status=status, request_id=request_id)
+        return UpstreamError(
+            f"OpenAI refused access (403): {message}{ref}", category="forbidden", status=status, request_id=request_id
+        )
+    if status == 404 or code == "model_not_found":
+        return UpstreamError(
+            f"OpenAI does not know the model '{model}' or this key has no access to it: {message}",
+            category="model_not_found",
+            status=status,
+            request_id=request_id,
+        )
+    if status == 400 and (code in ("moderation_blocked", "content_policy_violation") or "safety" in message.lower()):
+        details = body.get("moderation_details") or {}
+        categories = ", ".join(details.get("categories") or []) or "not stated"
+        return UpstreamError(
+            f"OpenAI's safety system rejected this request (categories: {categories}){ref}. Rephrase the prompt; "
+            "for generate_image, moderation='low' is less strict. Not retried: the verdict would be the same.",
+            category="content_policy",
+            status=status,
+            request_id=request_id,
+        )
+    if status in (400, 422):
+        param = exc.param or body.get("param")
+        about = f" parameter '{param}'" if param else " request"
+        return UpstreamError(
+            f"OpenAI rejected the{about}: {message}{ref}", category="bad_request", status=status, request_id=request_id
+        )
+    if status == 429:
+        if code in NO_RETRY_CODES or body.get("type") in NO_RETRY_CODES:
+            return UpstreamError(
+                "Your OpenAI account has no credit left (insufficient_quota). Add credit or raise the limit at "
+                "https://platform.openai.com/settings/organization/billing; this is not retried.",
+                category="quota",
+                status=status,
+                request_id=request_id,
+            )
+        retry_after = _retry_after(exc.response.headers)
+        wait = f"; OpenAI asked to wait {retry_after:.0f} s" if retry_after is not None else ""
+        return UpstreamError(
+            f"OpenAI rate limit reached (429){wait}. Try again shortly, lower sample_count, or queue the work "
+            f"with start_generation_job. OpenAI said: {message}",
+            category="rate_limit",
+            status=status,
+            retryable=True,
+            retry_after=retry_after,
+            request_id=request_id,
+        )
+    if status >= 500 or status in (408, 409):
+        return UpstreamError(
+            f"OpenAI had a server error (HTTP {status}){ref}. It is usually brief: try again in a minute.",
+            category="server_error",
+            status=status,
+            retryable=True,
+            retry_after=_retry_after(exc.response.headers),
+            request_id=request_id,
+        )
+    return UpstreamError(
+        f"OpenAI answered HTTP {status}: {message}{ref}", category="http_error", status=status, request_id=request_id
+    )

@@ -1,0 +1,89 @@
+"""`gpt-image-mcp`: run the local server over stdio (default) or HTTP on loopback.
+
+`--emulator` starts the bundled offline stand-in for the OpenAI Images API and points the server at
+it, so every tool can be tried with no key and no network. It is never used silently: without a key
+and without the flag, image calls explain what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from gpt_image_mcp import __version__
+
+EMULATOR_KEY = "sk-emulator-local"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="gpt-image-mcp", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--transport",
+        choices=("stdio", "http"),
+        default="stdio",
+        help="stdio (default, for Claude Desktop / Claude Code) or streamable HTTP on loopback",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help="use the bundled offline OpenAI images emulator instead of api.openai.com",
+    )
+    parser.add_argument("--emulator-latency-ms", type=int, default=0, help="simulated upstream latency")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    from dotenv import load_dotenv
+
+    load_dotenv(override=False)
+    from gpt_image_mcp.core.config import Settings
+    from gpt_image_mcp.core.errors import ConfigurationError
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigurationError as error:
+        sys.exit(f"gpt-image-mcp: {error.message}")
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    emulator = None
+    if args.emulator:
+        from local_sandbox.emulator import EmulatorServer
+
+        emulator = EmulatorServer(latency_ms=args.emulator_latency_ms).start()
+        settings = replace(settings, openai_api_key=EMULATOR_KEY, openai_base_url=emulator.base_url)
+    from local_sandbox.local_server import build_local_server
+
+    server = build_local_server(settings)
+    upstream = f"the offline emulator at {emulator.base_url}" if emulator else (settings.openai_base_url or "OpenAI")
+    key_note = "" if settings.openai_api_key else " (no OPENAI_API_KEY: image calls will say what is missing)"
+    where = "stdio" if args.transport == "stdio" else f"http://{args.host}:{args.port}/mcp"
+    print(
+        f"gpt-image-mcp {__version__} on {where}; images -> {settings.output_dir}; upstream: {upstream}{key_note}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        if args.transport == "stdio":
+            server.run("stdio")
+        else:
+            server.run("streamable-http", host=args.host, port=args.port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if emulator is not None:
+            emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

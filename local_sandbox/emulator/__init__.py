@@ -1,0 +1,12 @@
+"""An offline stand-in for the OpenAI Images API, so the server and its tests run without a key or network.
+
+It speaks the real API's HTTP shapes to the official `openai` SDK on loopback: `/v1/images/generations`
+and `/v1/images/edits`, the same validation errors, usage figures and error bodies, plus fault injection.
+It is not OpenAI: it marks every answer with `x-emulator: gpt-image-mcp`, never needs a real API key
+(any non-empty key works), and its pictures are generated gradients. Run it alone with
+`python -m local_sandbox.emulator`.
+"""
+
+from local_sandbox.emulator.server import EmulatorServer
+
+__all__ = ["EmulatorServer"]

@@ -1,0 +1,521 @@
+"""The emulator's HTTP side: routing, auth, fault injection, latency and the request log.
+
+A stand-in for the OpenAI Images API on loopback (stdlib `ThreadingHTTPServer`, HTTP/1.1 keep-alive),
+not the real service: every answer carries `x-emulator: gpt-image-mcp`. It never needs or sees a real
+API key: any non-empty bearer key is accepted, except `sk-invalid` (401 invalid_api_key) and
+`sk-unverified` (403, organization not verified), which exist so clients can test those paths.
+Tests drive it in process (`inject`, `requests`, `reset`); a separate process can do the same through
+the `/_emulator/*` admin endpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self, cast
+from urllib.parse import urlsplit
+
+from local_sandbox.emulator import images
+from local_sandbox.emulator.images import ApiError
+from local_sandbox.emulator.multipart import MultipartError, Part, boundary_of, parse
+
+INVALID_KEY = "sk-invalid"
+UNVERIFIED_KEY = "sk-unverified"
+MAX_LOGGED_REQUESTS = 1000
+MAX_BODY_BYTES = images.MAX_INPUT_IMAGES * images.MAX_IMAGE_BYTES + 16 * 1024 * 1024
+HANG, CLOSE = 0, -1  # pseudo statuses for faults: answer late, or drop the connection without answering
+
+_ROUTES: dict[str, images.Endpoint] = {"/v1/images/generations": "generations", "/v1/images/edits": "edits"}
+_ADMIN_ROUTES = {
+    "/_emulator/requests": "GET",
+    "/_emulator/reset": "POST",
+    "/_emulator/faults": "POST",
+    "/_emulator/latency": "POST",
+}
+_LOGGED_HEADERS = (
+    "content-type",
+    "user-agent",
+    "openai-organization",
+    "openai-project",
+    "x-stainless-retry-count",
+    "x-stainless-timeout",
+)
+_QUOTA_CODES = ("insufficient_quota", "credit_balance_exhausted")
+_JSON_PARSE_ERROR = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library "
+    "correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+)
+
+
+def _mask(key: str) -> str:
+    return key[:3] + "*" * max(3, len(key) - 7) + key[-4:]
+
+
+def _missing_key() -> ApiError:
+    return ApiError(
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
+        "auth (i.e. Authorization: Bearer YOUR_KEY). You can obtain an API key from "
+        "https://platform.openai.com/account/api-keys.",
+    )
+
+
+def _invalid_key(key: str) -> ApiError:
+    return ApiError(
+        401,
+        f"Incorrect API key provided: {_mask(key)}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        code="invalid_api_key",
+    )
+
+
+def _unverified(model: str) -> ApiError:
+    return ApiError(
+        403,
+        f"Your organization must be verified to use the model `{model}`. Please go to: "
+        "https://platform.openai.com/settings/organization/general and click on Verify Organization. "
+        "If you just verified, it can take up to 15 minutes for access to propagate.",
+    )
+
+
+def default_fault(status: int, code: str | None = None) -> tuple[dict[str, object], dict[str, str]]:
+    """The body and headers OpenAI sends for `status` (notes §8.3); `code` picks a variant or overrides it."""
+    headers: dict[str, str] = {}
+    if status == 429 and code in _QUOTA_CODES:
+        error = ApiError(
+            429,
+            "You exceeded your current quota, please check your plan and billing details. For more information on "
+            "this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+            type_="insufficient_quota",
+            code=code,
+        )
+        headers["x-should-retry"] = "false"
+    elif status == 429:
+        error = ApiError(
+            429,
+            "Rate limit reached for images per min (IPM) in organization org-emulator: Limit 5, Used 5, Requested 1. "
+            "Please try again in 12s. Visit https://platform.openai.com/account/rate-limits to learn more.",
+            type_="requests",
+            code="rate_limit_exceeded",
+        )
+    elif status == 401:
+        error = _invalid_key("sk-emulator-key")
+    elif status == 403:
+        error = _unverified("gpt-image-2")
+    elif status == 404:
+        error = ApiError(404, "The model `gpt-image-2` does not exist or you do not have access to it.")
+        error.code = "model_not_found"
+    elif status == 503:
+        error = ApiError(
+            503,
+            "The server is overloaded or not ready yet.",
+            type_="service_unavailable_error",
+            code="server_is_overloaded",
+        )
+    elif status >= 500:
+        error = ApiError(
+            status,
+            "The server had an error while processing your request. Sorry about that!",
+            type_="server_error",
+        )
+    else:
+        error = ApiError(status, f"The emulator was told to fail this request with status {status}.")
+    if code is not None and code not in _QUOTA_CODES:
+        error.code = code
+    return error.body(), headers
+
+
+@dataclass(slots=True)
+class Fault:
+    """A queued answer that replaces the normal one for the next `times` matching requests."""
+
+    status: int
+    body: object
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+    path: str | None = None
+    hang_ms: int = 0
+
+
+def _normalise_path(path: str | None) -> str | None:
+    if path is None:
+        return None
+    path = "/" + path.lstrip("/")
+    return path if path.startswith("/v1/") else "/v1" + path
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """The request body, parsed once for both the log and the handler."""
+
+    raw: bytes
+    content_type: str
+    json: object = None
+    parts: tuple[Part, ...] | None = None
+    problem: str | None = None
+
+
+class EmulatorServer:
+    """An OpenAI-compatible images emulator on a daemon thread; `base_url` goes to `OpenAI(base_url=...)`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: int = 0) -> None:
+        self._address = (host, port)
+        self._latency_ms = latency_ms
+        self._lock = threading.Lock()
+        self._log: deque[dict[str, object]] = deque(maxlen=MAX_LOGGED_REQUESTS)
+        self._faults: list[Fault] = []
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        if self._httpd is not None or self._stopping.is_set():
+            raise RuntimeError("an EmulatorServer can be started once")
+        self._httpd = _HTTPServer(self._address, self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="openai-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, wake any hanging or slow answer, and close kept-alive connections."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        host, port = self._httpd.server_address[:2]
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else str(host)
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def requests(self) -> list[dict[str, object]]:
+        """Logged requests, oldest first (without file bytes); admin calls are not logged."""
+        with self._lock:
+            return copy.deepcopy(list(self._log))
+
+    def reset(self) -> None:
+        """Forget logged requests and queued faults."""
+        with self._lock:
+            self._log.clear()
+            self._faults.clear()
+
+    def set_latency(self, ms: int) -> None:
+        """Delay every image answer by `ms`, as a stand-in for generation time."""
+        if ms < 0:
+            raise ValueError("latency must be >= 0 ms")
+        self._latency_ms = ms
+
+    def inject(
+        self,
+        status: int,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        times: int = 1,
+        path: str | None = None,
+        *,
+        code: str | None = None,
+        hang_ms: int = 0,
+    ) -> None:
+        """Answer the next `times` requests (to `path`, or any) with `status` instead of the normal answer.
+
+        `body` defaults to OpenAI's error for `status`; `code` picks a variant (429 + "insufficient_quota"
+        gives the quota error with `x-should-retry: false`). Status 0 waits `hang_ms` and then answers
+        normally (for client timeouts); status -1 closes the connection without answering.
+        """
+        if not (status in (HANG, CLOSE) or 100 <= status <= 599):
+            raise ValueError(f"status must be 100-599, 0 (hang) or -1 (close), not {status}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        if hang_ms < 0 or (hang_ms and status != HANG):
+            raise ValueError("hang_ms must be >= 0 and is only used with status 0")
+        extra: dict[str, str] = {}
+        if body is None and status >= 100:
+            body, extra = default_fault(status, code)
+        fault_headers = extra | {name.lower(): str(value) for name, value in (headers or {}).items()}
+        fault = Fault(status, body, fault_headers, times, _normalise_path(path), hang_ms)
+        with self._lock:
+            self._faults.append(fault)
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.path is None or fault.path == path:
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _record(self, entry: dict[str, object]) -> None:
+        with self._lock:
+            self._log.append(entry)
+
+    def _wait(self, ms: int) -> None:
+        """Sleep, but wake at once when the server stops."""
+        if ms > 0:
+            self._stopping.wait(ms / 1000)
+
+    def _track(self, connection: socket.socket, open_: bool) -> None:
+        with self._lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], emulator: EmulatorServer) -> None:
+        self.emulator = emulator
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        """A client that hung up (e.g. after its own timeout) is normal here, not worth a traceback."""
+        if isinstance(sys.exception(), ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+_Answer = tuple[int, object, dict[str, str]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "gpt-image-mcp-emulator"
+
+    @property
+    def emulator(self) -> EmulatorServer:
+        return cast(_HTTPServer, self.server).emulator
+
+    def setup(self) -> None:
+        super().setup()
+        self.emulator._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.emulator._track(self.connection, False)
+
+    def log_message(self, format: str, *args: object) -> None:
+        if os.environ.get("EMULATOR_LOG") == "1":
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        started = time.monotonic()
+        path = urlsplit(self.path).path
+        try:
+            body = self._read_body()
+        except ApiError as error:
+            self.close_connection = True  # the unread body would corrupt the next request on this connection
+            self._send(started, (error.status, error.body(), {}))
+            return
+        if path.startswith("/_emulator/"):
+            self._send(started, self._admin(path, body))
+            return
+        entry = self._entry(path, body)
+        self.emulator._record(entry)
+        fault = self.emulator._take_fault(path)
+        if fault is not None and fault.status == CLOSE:
+            self.close_connection = True
+            return
+        if fault is not None and fault.status != HANG:
+            answer: _Answer = (fault.status, fault.body, fault.headers)
+        else:
+            self.emulator._wait(fault.hang_ms if fault else 0)
+            answer = self._answer(path, body)
+        entry["status"] = answer[0]
+        self._send(started, answer)
+
+    def _read_body(self) -> _Body:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            raise ApiError(411, "Chunked request bodies are not supported by this emulator; send Content-Length.")
+        declared = self.headers.get("content-length", "0").strip() or "0"
+        if not declared.isdigit():
+            raise ApiError(400, f"Invalid Content-Length header '{declared}'.")
+        length = int(declared)
+        if length > MAX_BODY_BYTES:
+            raise ApiError(413, f"Request body of {length} bytes is larger than the emulator's {MAX_BODY_BYTES}.")
+        raw = self.rfile.read(length) if length else b""
+        content_type = self.headers.get("content-type", "")
+        if content_type.lower().startswith("multipart/"):
+            try:
+                return _Body(raw, content_type, parts=tuple(parse(raw, boundary_of(content_type))))
+            except MultipartError as exc:
+                return _Body(raw, content_type, problem=f"Could not parse the multipart form: {exc}.")
+        if not raw:
+            return _Body(raw, content_type)
+        try:
+            return _Body(raw, content_type, json=json.loads(raw))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return _Body(raw, content_type, problem=_JSON_PARSE_ERROR)
+
+    def _entry(self, path: str, body: _Body) -> dict[str, object]:
+        headers: dict[str, object] = {"authorization": "authorization" in self.headers}
+        headers |= {name: self.headers[name] for name in _LOGGED_HEADERS if name in self.headers}
+        parts = body.parts or ()
+        return {
+            "method": self.command,
+            "path": path,
+            "timestamp": time.time(),
+            "headers": headers,
+            "json": body.json,
+            "fields": {part.name: part.data.decode("utf-8", "replace") for part in parts if not part.is_file},
+            "files": [
+                {
+                    "name": part.name,
+                    "filename": part.filename,
+                    "content_type": part.content_type,
+                    "size": len(part.data),
+                }
+                for part in parts
+                if part.is_file
+            ],
+            "status": None,
+        }
+
+    def _bearer(self) -> str | None:
+        scheme, _, token = self.headers.get("authorization", "").partition(" ")
+        return token.strip() or None if scheme.lower() == "bearer" else None
+
+    def _answer(self, path: str, body: _Body) -> _Answer:
+        endpoint = _ROUTES.get(path)
+        try:
+            if endpoint is None:
+                raise ApiError(404, f"Invalid URL ({self.command} {path})")
+            if self.command != "POST":
+                error = ApiError(405, f"Invalid method for URL ({self.command} {path}); use POST.")
+                return 405, error.body(), {"allow": "POST"}
+            key = self._bearer()
+            if key is None:
+                raise _missing_key()
+            if key == INVALID_KEY:
+                raise _invalid_key(key)
+            if endpoint == "generations":
+                if body.problem is not None or body.parts is not None or not body.raw:
+                    raise ApiError(400, _JSON_PARSE_ERROR)
+                job = images.parse_generation(body.json)
+            else:
+                if body.parts is None:
+                    found = body.content_type or "none"
+                    raise ApiError(
+                        400, body.problem or f"Invalid Content-Type ({found}), expected multipart/form-data."
+                    )
+                job = images.parse_edit(body.parts)
+            if key == UNVERIFIED_KEY:  # after validation, as observed on the real API (notes §8.3)
+                raise _unverified(job.model)
+            images.moderate(job)
+            self.emulator._wait(self.emulator._latency_ms)
+            return 200, images.respond(job), {}
+        except ApiError as error:
+            return error.status, error.body(), {}
+        except Exception as exc:  # a bug in the emulator: answer like OpenAI's 500 and show the traceback
+            traceback.print_exc()
+            return 500, ApiError(500, f"The emulator failed: {type(exc).__name__}.", type_="server_error").body(), {}
+
+    def _admin(self, path: str, body: _Body) -> _Answer:
+        method = _ADMIN_ROUTES.get(path)
+        if method is None:
+            return 404, ApiError(404, f"Unknown admin endpoint {path}.").body(), {}
+        if self.command != method:
+            return 405, ApiError(405, f"Use {method} for {path}.").body(), {"allow": method}
+        emulator = self.emulator
+        payload = body.json if isinstance(body.json, dict) else {}
+        try:
+            if path == "/_emulator/requests":
+                return 200, {"requests": emulator.requests}, {}
+            if path == "/_emulator/reset":
+                emulator.reset()
+                return 200, {"reset": True}, {}
+            if path == "/_emulator/latency":
+                ms = payload.get("ms")
+                if not isinstance(ms, int) or isinstance(ms, bool):
+                    raise ValueError('send {"ms": <integer>}')
+                emulator.set_latency(ms)
+                return 200, {"latency_ms": ms}, {}
+            unknown = set(payload) - {"status", "body", "headers", "times", "path", "code", "hang_ms"}
+            if unknown or not isinstance(payload.get("status"), int):
+                raise ValueError(f'send {{"status": <integer>, ...}}; unknown keys: {sorted(unknown)}')
+            emulator.inject(**payload)
+            return 200, {"queued": payload}, {}
+        except (TypeError, ValueError) as exc:
+            return 400, ApiError(400, f"Bad admin request: {exc}").body(), {}
+
+    def _send(self, started: float, answer: _Answer) -> None:
+        status, payload, extra = answer
+        if isinstance(payload, str | bytes):
+            data = payload.encode("utf-8") if isinstance(payload, str) else payload
+            content_type = "text/plain; charset=utf-8"
+        else:
+            data = json.dumps(payload).encode("utf-8")
+            content_type = "application/json"
+        headers = {
+            "content-type": content_type,
+            "content-length": str(len(data)),
+            "x-request-id": f"req_{uuid.uuid4().hex}",
+            "openai-processing-ms": str(round((time.monotonic() - started) * 1000)),
+            "x-emulator": "gpt-image-mcp",
+        } | extra
+        if self.close_connection:
+            headers["connection"] = "close"
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except ConnectionError:
+            self.close_connection = True

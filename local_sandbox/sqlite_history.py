@@ -1,0 +1,159 @@
+"""`HistoryStore` on SQLite, plus the database's connection and schema so other local stores can share the file.
+
+The schema is versioned with `PRAGMA user_version`: `MIGRATIONS[n]` takes the database from version n to n + 1.
+Another table (jobs, say) is added by appending a migration; every `connect` brings the file up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from gpt_image_mcp.core.errors import ConfigurationError
+from gpt_image_mcp.core.storage import HistoryPage, HistoryRecord
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE history (
+            uuid TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            tool_name TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            model TEXT NOT NULL,
+            parameters_json TEXT NOT NULL,
+            param_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            images_json TEXT NOT NULL,
+            usage_json TEXT,
+            cost_json TEXT
+        )""",
+        "CREATE INDEX history_user_created ON history (user, created_at DESC)",
+    ),
+)
+_COLUMNS = (
+    "uuid",
+    "user",
+    "tool_name",
+    "prompt",
+    "model",
+    "parameters_json",
+    "param_hash",
+    "created_at",
+    "images_json",
+    "usage_json",
+    "cost_json",
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM history"
+_INSERT = (
+    f"INSERT INTO history ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT (uuid) DO NOTHING"
+)
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """Open `db_path` (creating it) in WAL mode and migrate it; usable from any thread, so guard it with a lock."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    # timeout= is SQLite's busy_timeout; isolation_level=None: no implicit transactions, each is opened explicitly.
+    connection = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    _migrate(connection, db_path)
+    return connection
+
+
+def _migrate(connection: sqlite3.Connection, db_path: Path) -> None:
+    """Apply the missing migrations in one write transaction, so two processes opening the file do not race."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version: int = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise ConfigurationError(
+                f"The database {db_path} has schema version {version}, newer than this server knows "
+                f"({len(MIGRATIONS)}); upgrade the server or set HISTORY_DB_PATH to another file."
+            )
+        for statements in MIGRATIONS[version:]:
+            for statement in statements:
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _to_row(record: HistoryRecord) -> tuple[Any, ...]:
+    """Column `x_json` holds field `x` as JSON (SQL NULL for None); the other columns hold their field as is."""
+    data = record.to_dict()
+    return tuple(
+        _dump(data[column.removesuffix("_json")]) if column.endswith("_json") else data[column] for column in _COLUMNS
+    )
+
+
+def _from_row(row: sqlite3.Row) -> HistoryRecord:
+    return HistoryRecord.from_dict(
+        {
+            column.removesuffix("_json"): _load(row[column]) if column.endswith("_json") else row[column]
+            for column in _COLUMNS
+        }
+    )
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class SQLiteHistoryStore:
+    """One connection shared by the worker threads behind a lock: history calls are short and rare."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._connection = connect(db_path)
+        self._connection.row_factory = sqlite3.Row
+        # Python's casefold, not SQLite's ASCII-only lower(), so searching 'élan' finds 'Élan'.
+        self._connection.create_function("casefold", 1, str.casefold, deterministic=True)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    def add(self, record: HistoryRecord) -> None:
+        with self._lock:
+            self._connection.execute(_INSERT, _to_row(record))
+
+    def get(self, user: str, uuid: str) -> HistoryRecord | None:
+        with self._lock:
+            row = self._connection.execute(f"{_SELECT} WHERE uuid = ? AND user = ?", (uuid, user)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def search(
+        self, user: str, *, limit: int, offset: int, tool_name: str | None = None, query: str | None = None
+    ) -> HistoryPage:
+        where, params = ["user = ?"], [user]
+        if tool_name:
+            where.append("tool_name = ?")
+            params.append(tool_name)
+        if query:
+            # instr, not LIKE: '%' and '_' in the query are plain characters, with no escaping to get wrong.
+            where.append("instr(casefold(prompt), ?) > 0")
+            params.append(query.casefold())
+        condition = " AND ".join(where)
+        with self._lock:
+            self._connection.execute("BEGIN")  # one snapshot for the page and its total
+            try:
+                rows = self._connection.execute(
+                    f"{_SELECT} WHERE {condition} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                    (*params, limit, offset),
+                ).fetchall()
+                total: int = self._connection.execute(
+                    f"SELECT COUNT(*) FROM history WHERE {condition}", params
+                ).fetchone()[0]
+            finally:
+                self._connection.execute("COMMIT")
+        return HistoryPage(records=[_from_row(row) for row in rows], total=total)

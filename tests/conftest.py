@@ -1,0 +1,69 @@
+"""Shared fixtures: the OpenAI emulator on loopback, local settings in a temp folder, MCP clients.
+
+The `openai` SDK talks to the emulator over real HTTP; MCP clients are the SDK's own `Client`, in
+memory in both protocol eras (2026-07-28 "auto" and the 2025-11-25 "legacy" handshake).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+
+from gpt_image_mcp.core.config import Settings
+from gpt_image_mcp.core.service import ImageService
+from gpt_image_mcp.server.app import build_server
+from local_sandbox.emulator import EmulatorServer
+from local_sandbox.local_server import LOCAL_USER, build_service
+
+MODES = ["auto", "legacy"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[EmulatorServer]:
+    with EmulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
+    emulator_session.reset()
+    emulator_session.set_latency(0)
+    return emulator_session
+
+
+@pytest.fixture
+def settings(tmp_path: Path, emulator: EmulatorServer) -> Settings:
+    return Settings(
+        openai_api_key="sk-test",
+        openai_base_url=emulator.base_url,
+        output_dir=tmp_path / "out",
+        input_dir=tmp_path / "out",
+        history_db_path=tmp_path / "state" / "history.db",
+        request_timeout=30.0,
+        max_retries=2,
+    )
+
+
+@pytest.fixture
+def service(settings: Settings) -> ImageService:
+    return build_service(settings)
+
+
+@pytest.fixture
+def server(service: ImageService) -> MCPServer:
+    return build_server(service, current_user=lambda: LOCAL_USER)
+
+
+@pytest.fixture(params=MODES)
+async def client(request: pytest.FixtureRequest, server: MCPServer) -> AsyncIterator[Client]:
+    async with Client(server, mode=request.param) as connected:
+        yield connected
