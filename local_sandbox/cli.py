@@ -41,9 +41,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    from dotenv import load_dotenv
+    from dotenv import find_dotenv, load_dotenv
 
-    load_dotenv(override=False)
+    load_dotenv(find_dotenv(usecwd=True), override=False)  # the working directory's .env, as the reference
     from gpt_image_mcp.core.config import Settings
     from gpt_image_mcp.core.errors import ConfigurationError
 
@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per upstream HTTP request is noise at INFO; DEBUG=1 brings it back.
+    logging.getLogger("httpx2").setLevel(logging.DEBUG if settings.debug else logging.WARNING)
     emulator = None
     if args.emulator:
         from local_sandbox.emulator import EmulatorServer

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, SandboxError
-from gpt_image_mcp.core.sandbox import candidate_names, normalize_directory, normalize_key
+from gpt_image_mcp.core.sandbox import MAX_CANDIDATES, candidate_names, normalize_directory, normalize_key
 from gpt_image_mcp.core.storage import ListedImage, StoredImage
 
 # O_NOFOLLOW / O_CLOEXEC do not exist on Windows, where O_BINARY keeps os.write from translating newlines.
@@ -46,10 +46,9 @@ class FileSystemImageStore:
 
     def save(self, user: str, key: str, data: bytes, content_type: str) -> StoredImage:
         """Claim the first free name among `candidate_names` with O_EXCL, so concurrent saves never collide."""
-        relative = normalize_key(_expand_home(key), base=str(self.output_dir), what="output_path")
+        relative = self.check_key(user, key)
         folder = self._make_parents(relative, key)
-        names = candidate_names(relative)
-        for name in names:
+        for name in candidate_names(relative):
             path = folder / Path(name).name
             try:
                 fd = os.open(path, _CREATE_FLAGS, 0o644)
@@ -64,9 +63,12 @@ class FileSystemImageStore:
             location = self.output_dir / name
             return StoredImage(key=name, location=str(location), link=location.as_uri(), size_bytes=len(data))
         raise InvalidArgumentError(
-            f"output_path {key!r}: every name from {names[0]!r} to {names[-1]!r} is taken in {self.output_dir}; "
-            "choose another name."
+            f"output_path {key!r}: {relative!r} and its {MAX_CANDIDATES - 1} numbered variants are taken in "
+            f"{self.output_dir}; choose another name."
         )
+
+    def check_key(self, user: str, key: str) -> str:
+        return normalize_key(_expand_home(key), base=str(self.output_dir), what="output_path")
 
     def read_input(self, user: str, path: str, max_bytes: int) -> bytes:
         return self._read(self.input_dir, path, max_bytes, "input path")

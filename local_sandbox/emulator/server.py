@@ -320,6 +320,7 @@ _Answer = tuple[int, object, dict[str, str]]
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "gpt-image-mcp-emulator"
+    disable_nagle_algorithm = True  # small error answers would otherwise wait ~40 ms for a delayed ACK
 
     @property
     def emulator(self) -> EmulatorServer:

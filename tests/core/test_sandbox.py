@@ -111,7 +111,7 @@ def test_numbered_keys() -> None:
 
 
 def test_candidate_names_start_with_the_key_and_are_bounded() -> None:
-    names = candidate_names("d/a.png")
+    names = list(candidate_names("d/a.png"))
     assert names[:3] == ["d/a.png", "d/a-2.png", "d/a-3.png"]
     assert names[-1] == "d/a-999.png"
     assert len(names) == len(set(names)) == 999

@@ -7,12 +7,14 @@ characters and bounded lengths. Stores add what only they can check (symlinks on
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from gpt_image_mcp.core.errors import SandboxError
 
 MAX_COMPONENT_BYTES = 255
 MAX_KEY_CHARS = 1024
+MAX_CANDIDATES = 999
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FORMAT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
@@ -83,7 +85,10 @@ def numbered_keys(key: str, count: int) -> list[str]:
     return [str(path.with_name(f"{path.stem}_{index}{path.suffix}")) for index in range(1, count + 1)]
 
 
-def candidate_names(key: str) -> list[str]:
-    """`key`, then 'name-2.png', 'name-3.png', ... for when a name is taken (bounded)."""
+def candidate_names(key: str) -> Iterator[str]:
+    """`key`, then 'name-2.png', 'name-3.png', ... up to MAX_CANDIDATES names, for when a name is taken."""
+    yield key
     path = PurePosixPath(key)
-    return [key] + [str(path.with_name(f"{path.stem}-{index}{path.suffix}")) for index in range(2, 1000)]
+    stem, suffix = path.stem, path.suffix
+    for index in range(2, MAX_CANDIDATES + 1):
+        yield str(path.with_name(f"{stem}-{index}{suffix}"))

@@ -93,6 +93,8 @@ class ImageService:
     async def plan(self, user: str, tool: ToolName, args: ImageToolArgs) -> ImagePlan:
         """Validate everything (inputs read and sniffed) without calling OpenAI."""
         spec, warnings = resolve_model(args, self.settings.default_model, self.catalog, self.clock().date())
+        if args.output_path:  # a path the store would refuse must fail before OpenAI is called (and paid)
+            await anyio.to_thread.run_sync(self.images.check_key, user, args.output_path)
         if tool == "generate_image":
             return plan_generate(args, spec, self.catalog, warnings)
         assert isinstance(args, TransformImageArgs)

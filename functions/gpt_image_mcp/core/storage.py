@@ -38,6 +38,10 @@ class ImageStore(Protocol):
         """Store `data` at `key`, or at a free name next to it: never overwrite. Atomic per name."""
         ...
 
+    def check_key(self, user: str, key: str) -> str:
+        """Validate a caller's output path before any paid work; return its key, or raise SandboxError."""
+        ...
+
     def read_input(self, user: str, path: str, max_bytes: int) -> bytes:
         """Read an input image the caller named. Path rules apply; larger than `max_bytes` is refused."""
         ...

@@ -1,0 +1,54 @@
+"""Fixtures for the in-memory integration tests: per-test settings, input images, a pinned date.
+
+`@pytest.mark.settings(**overrides)` replaces fields of the shared `settings` fixture, so the `service`,
+`server` and `client` fixtures (both protocol eras) are built with them: `build_service` / `build_server`
+run exactly as for every other test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gpt_image_mcp.core.config import Settings
+from gpt_image_mcp.core.service import ImageService
+from local_sandbox.emulator import images as emulator_images
+from tool_support import png_bytes
+
+# gpt-image-1.5 is served until 2026-12-01: tests that use it run on a day before, whatever today is.
+BEFORE_SUNSET = dt.datetime(2026, 11, 2, 12, 0, 0, tzinfo=dt.UTC)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "settings(**overrides): replace fields of the test's Settings")
+
+
+@pytest.fixture
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    marker = request.node.get_closest_marker("settings")
+    return dataclasses.replace(settings, **marker.kwargs) if marker else settings
+
+
+@pytest.fixture
+def write_input(settings: Settings) -> Callable[..., Path]:
+    """Write an image (or any bytes) into the input folder; returns its path."""
+
+    def write(name: str, width: int = 256, height: int = 256, mode: str = "RGB", data: bytes | None = None) -> Path:
+        path = settings.input_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png_bytes(width, height, mode) if data is None else data)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def before_sunset(service: ImageService, monkeypatch: pytest.MonkeyPatch) -> dt.datetime:
+    """Run the service and the emulator on a fixed day on which gpt-image-1.5 is still served."""
+    monkeypatch.setattr(service, "clock", lambda: BEFORE_SUNSET)
+    monkeypatch.setattr(emulator_images, "today", lambda: BEFORE_SUNSET.date())
+    return BEFORE_SUNSET
