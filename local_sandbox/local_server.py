@@ -1,4 +1,4 @@
-"""Composition root of the local mode: filesystem images, SQLite history, the OpenAI client."""
+"""Composition root of the local mode: filesystem images, SQLite history and jobs, the OpenAI client."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from mcp.server.mcpserver import MCPServer
 
 from gpt_image_mcp.core.catalog import load_catalog
 from gpt_image_mcp.core.config import Settings
+from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.core.upstream import ImagesClient, RetryPolicy
 from gpt_image_mcp.server.app import build_server
+from gpt_image_mcp.server.job_tools import register_job_tools
 from local_sandbox.fs_store import FileSystemImageStore
+from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.sqlite_history import SQLiteHistoryStore
+from local_sandbox.sqlite_jobs import SQLiteJobStore
 
 LOCAL_USER = "local"
 
@@ -32,5 +36,15 @@ def build_service(settings: Settings) -> ImageService:
     )
 
 
+def build_jobs(service: ImageService, settings: Settings) -> tuple[JobService, LocalJobRunner]:
+    """Jobs in the history database, run by an in-process pool; start the pool with `runner.running(jobs)`."""
+    runner = LocalJobRunner(concurrency=settings.job_concurrency)
+    return JobService(service, SQLiteJobStore(settings.history_db_path), runner), runner
+
+
 def build_local_server(settings: Settings) -> MCPServer:
-    return build_server(build_service(settings), current_user=lambda: LOCAL_USER)
+    service = build_service(settings)
+    jobs, runner = build_jobs(service, settings)
+    server = build_server(service, current_user=lambda: LOCAL_USER, lifespan=lambda _server: runner.running(jobs))
+    register_job_tools(server, jobs, lambda: LOCAL_USER)
+    return server

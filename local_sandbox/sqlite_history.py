@@ -1,7 +1,8 @@
 """`HistoryStore` on SQLite, plus the database's connection and schema so other local stores can share the file.
 
 The schema is versioned with `PRAGMA user_version`: `MIGRATIONS[n]` takes the database from version n to n + 1.
-Another table (jobs, say) is added by appending a migration; every `connect` brings the file up to date.
+Another table is added by appending a migration (1: jobs, see `sqlite_jobs`); every `connect` brings the file up
+to date.
 """
 
 from __future__ import annotations
@@ -31,6 +32,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             cost_json TEXT
         )""",
         "CREATE INDEX history_user_created ON history (user, created_at DESC)",
+    ),
+    (
+        """CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            tool_name TEXT NOT NULL,
+            arguments_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            progress REAL NOT NULL DEFAULT 0,
+            message TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            result_json TEXT,
+            history_id TEXT,
+            lease_owner TEXT,
+            lease_expires REAL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX jobs_user_created ON jobs (user, created_at DESC)",
+        "CREATE INDEX jobs_status ON jobs (status, created_at)",
     ),
 )
 _COLUMNS = (

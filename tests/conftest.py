@@ -54,8 +54,10 @@ def settings(tmp_path: Path, emulator: EmulatorServer) -> Settings:
 
 
 @pytest.fixture
-def service(settings: Settings) -> ImageService:
-    return build_service(settings)
+async def service(settings: Settings) -> AsyncIterator[ImageService]:
+    built = build_service(settings)
+    yield built
+    await built.client.aclose()
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """An offline stand-in for the OpenAI Images API, so the server and its tests run without a key or network.
 
 It speaks the real API's HTTP shapes to the official `openai` SDK on loopback: `/v1/images/generations`
-and `/v1/images/edits`, the same validation errors, usage figures and error bodies, plus fault injection.
+and `/v1/images/edits`, with validation, usage figures and error bodies modelled on the documented API,
+plus fault injection (rate limits, 5xx, hangs, dropped connections) and a request log.
 It is not OpenAI: it marks every answer with `x-emulator: gpt-image-mcp`, never needs a real API key
 (any non-empty key works), and its pictures are generated gradients. Run it alone with
 `python -m local_sandbox.emulator`.

@@ -374,8 +374,9 @@ def parse_edit(parts: Sequence[Part]) -> ImageJob:
             code="array_above_max_length",
         )
     inputs = tuple(_read_image(part, "image") for part in images)
-    if len(files["mask"]) > 1 or len(files["markup"]) > 1:
-        raise ApiError(400, "Only one 'mask' and one 'markup' file may be given.", param="mask")
+    for name in ("mask", "markup"):
+        if len(files[name]) > 1:
+            raise ApiError(400, f"Only one '{name}' file may be given, got {len(files[name])}.", param=name)
     mask = files["mask"][0] if files["mask"] else None
     markup = files["markup"][0] if files["markup"] else None
     if mask is not None:
@@ -499,6 +500,7 @@ def _sniff(data: bytes) -> str | None:
 
 
 def _read_image(part: Part, param: str) -> InputImage:
+    """Check an upload's size and format and read its dimensions (the error codes here are the emulator's own)."""
     from PIL import Image, UnidentifiedImageError
 
     label = f"'{part.filename}'" if part.filename else "the upload"

@@ -226,7 +226,7 @@ class EmulatorServer:
 
     @property
     def requests(self) -> list[dict[str, object]]:
-        """Logged requests, oldest first (without file bytes); admin calls are not logged."""
+        """The last 1000 requests, oldest first, without file bytes; admin calls are not logged."""
         with self._lock:
             return copy.deepcopy(list(self._log))
 
@@ -302,6 +302,7 @@ class EmulatorServer:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's default backlog of 5 drops concurrent connects for a second
 
     def __init__(self, address: tuple[str, int], emulator: EmulatorServer) -> None:
         self.emulator = emulator

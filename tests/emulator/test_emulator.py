@@ -18,8 +18,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import openai
 import pytest
@@ -44,10 +46,15 @@ def emu(shared_emulator: EmulatorServer) -> EmulatorServer:
     return shared_emulator
 
 
-@pytest.fixture
-def client(emu: EmulatorServer) -> Iterator[OpenAI]:
-    with OpenAI(api_key="sk-test", base_url=emu.base_url, max_retries=0) as sdk:
+@pytest.fixture(scope="module")
+def shared_client(shared_emulator: EmulatorServer) -> Iterator[OpenAI]:
+    with OpenAI(api_key="sk-test", base_url=shared_emulator.base_url, max_retries=0) as sdk:  # ~50 ms to build
         yield sdk
+
+
+@pytest.fixture
+def client(emu: EmulatorServer, shared_client: OpenAI) -> OpenAI:
+    return shared_client
 
 
 def decode(b64: str | None) -> Image.Image:
@@ -118,12 +125,12 @@ def test_images_depend_on_the_prompt(client: OpenAI) -> None:
 
 
 @pytest.mark.parametrize(("output_format", "pil_format"), [("jpeg", "JPEG"), ("webp", "WEBP")])
-def test_generate_jpeg_and_webp(client: OpenAI, output_format: str, pil_format: str) -> None:
+def test_generate_jpeg_and_webp(client: OpenAI, output_format: Literal["jpeg", "webp"], pil_format: str) -> None:
     result = client.images.generate(
         model="gpt-image-2",
         prompt="a bowl of fruit",
         size="1024x1536",
-        output_format=output_format,  # type: ignore[arg-type]
+        output_format=output_format,
         output_compression=60,
     )
     assert result.data is not None
@@ -133,12 +140,12 @@ def test_generate_jpeg_and_webp(client: OpenAI, output_format: str, pil_format: 
 
 
 @pytest.mark.parametrize("output_format", ["png", "webp"])
-def test_transparent_background_has_transparent_pixels(client: OpenAI, output_format: str) -> None:
+def test_transparent_background_has_transparent_pixels(client: OpenAI, output_format: Literal["png", "webp"]) -> None:
     result = client.images.generate(
         model="gpt-image-2.5-flare",
         prompt="a sticker of a cat",
         background="transparent",
-        output_format=output_format,  # type: ignore[arg-type]
+        output_format=output_format,
     )
     assert result.data is not None and result.background == "transparent"
     image = decode(result.data[0].b64_json)
@@ -203,6 +210,19 @@ def test_safety_identifier_is_echoed(client: OpenAI) -> None:
     assert result.safety_identifier == "user-hash-1"
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "transparent"), [(16, 16, False), (17, 9, True), (1000, 3, False), (3840, 2160, True)]
+)
+def test_png_encoder_writes_valid_files(width: int, height: int, transparent: bool) -> None:
+    data = images.render(width, height, "png", transparent, None, "seed")
+    picture = Image.open(io.BytesIO(data))
+    picture.load()
+    assert (picture.size, picture.mode) == ((width, height), "RGBA" if transparent else "RGB")
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
+    raw_rows = zlib.decompress(idat)  # also checks the Adler-32 that the encoder computed
+    assert len(raw_rows) == height * (1 + width * (4 if transparent else 3))
+
+
 # --- validation -----------------------------------------------------------------------------------------------
 
 
@@ -258,7 +278,12 @@ def test_retired_and_unknown_models_are_not_found(client: OpenAI, model: str) ->
     with pytest.raises(openai.NotFoundError) as caught:
         client.images.generate(model=model, prompt="x")
     assert caught.value.code == "model_not_found"
-    assert caught.value.message == f"The model `{model}` does not exist or you do not have access to it."
+    assert caught.value.body == {
+        "message": f"The model `{model}` does not exist or you do not have access to it.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "model_not_found",
+    }
 
 
 def test_moderation_refusal_has_the_real_shape(client: OpenAI) -> None:
@@ -274,9 +299,11 @@ def test_moderation_refusal_has_the_real_shape(client: OpenAI) -> None:
 
 
 def test_invalid_key_is_401_with_the_key_masked(emu: EmulatorServer) -> None:
-    with OpenAI(api_key="sk-invalid", base_url=emu.base_url, max_retries=0) as sdk:
-        with pytest.raises(openai.AuthenticationError) as caught:
-            sdk.images.generate(model="gpt-image-2", prompt="x")
+    with (
+        OpenAI(api_key="sk-invalid", base_url=emu.base_url, max_retries=0) as sdk,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
+        sdk.images.generate(model="gpt-image-2", prompt="x")
     assert caught.value.code == "invalid_api_key"
     assert "sk-invalid" not in caught.value.message
 
@@ -433,15 +460,17 @@ def test_rate_limit_without_retries_raises(client: OpenAI, emu: EmulatorServer) 
         client.images.generate(model="gpt-image-2", prompt="x")
     error = caught.value
     assert (error.code, error.type) == ("rate_limit_exceeded", "requests")
-    assert error.message.startswith("Rate limit reached for images per min")
+    assert isinstance(error.body, dict) and error.body["message"].startswith("Rate limit reached for images per min")
     assert error.response.headers["retry-after"] == "1"
 
 
 def test_quota_exhausted_is_not_retried(emu: EmulatorServer) -> None:
     emu.inject(429, code="insufficient_quota", times=3)
-    with OpenAI(api_key="sk-test", base_url=emu.base_url, max_retries=2) as sdk:
-        with pytest.raises(openai.RateLimitError) as caught:
-            sdk.images.generate(model="gpt-image-2", prompt="x")
+    with (
+        OpenAI(api_key="sk-test", base_url=emu.base_url, max_retries=2) as sdk,
+        pytest.raises(openai.RateLimitError) as caught,
+    ):
+        sdk.images.generate(model="gpt-image-2", prompt="x")
     assert (caught.value.code, caught.value.type) == ("insufficient_quota", "insufficient_quota")
     assert caught.value.response.headers["x-should-retry"] == "false"
     assert len(emu.requests) == 1
@@ -469,9 +498,11 @@ def test_fault_limited_to_a_path_and_a_count(client: OpenAI, emu: EmulatorServer
 
 def test_hang_fault_trips_the_client_timeout(emu: EmulatorServer) -> None:
     emu.inject(0, hang_ms=1000)
-    with OpenAI(api_key="sk-test", base_url=emu.base_url, max_retries=0, timeout=0.2) as sdk:
-        with pytest.raises(openai.APITimeoutError):
-            sdk.images.generate(model="gpt-image-2", prompt="x")
+    with (
+        OpenAI(api_key="sk-test", base_url=emu.base_url, max_retries=0, timeout=0.2) as sdk,
+        pytest.raises(openai.APITimeoutError),
+    ):
+        sdk.images.generate(model="gpt-image-2", prompt="x")
 
 
 def test_close_fault_is_a_connection_error(client: OpenAI, emu: EmulatorServer) -> None:

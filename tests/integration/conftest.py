@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from tool_support import png_bytes
 
 from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.service import ImageService
 from local_sandbox.emulator import images as emulator_images
-from tool_support import png_bytes
 
 # gpt-image-1.5 is served until 2026-12-01: tests that use it run on a day before, whatever today is.
 BEFORE_SUNSET = dt.datetime(2026, 11, 2, 12, 0, 0, tzinfo=dt.UTC)
@@ -31,6 +31,19 @@ def pytest_configure(config: pytest.Config) -> None:
 def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
     marker = request.node.get_closest_marker("settings")
     return dataclasses.replace(settings, **marker.kwargs) if marker else settings
+
+
+@pytest.fixture
+async def service(service: ImageService) -> AsyncIterator[ImageService]:
+    """Close the OpenAI SDK client on the test's own event loop.
+
+    Left to the garbage collector, `AsyncOpenAI.__del__` closes its pooled connections during some later test,
+    on that test's loop, and fails it with "Event loop is closed".
+    """
+    yield service
+    sdk = service.client._client
+    if sdk is not None:
+        await sdk.close()
 
 
 @pytest.fixture

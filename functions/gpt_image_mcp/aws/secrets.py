@@ -51,7 +51,9 @@ def _fetch(arn: str, client: Any) -> str:
         response = client.get_secret_value(SecretId=arn)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "Unknown")
-        raise ConfigurationError(f"The secret {arn} could not be read ({code}); check its ARN and the policy.") from None
+        raise ConfigurationError(
+            f"The secret {arn} could not be read ({code}); check its ARN and the function's policy."
+        ) from None
     raw = response.get("SecretString")
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigurationError(f"The secret {arn} has no SecretString; store the value as text.")

@@ -64,6 +64,7 @@ class Settings:
     max_base64_bytes: int = 750_000
     request_timeout: float = 300.0
     max_retries: int = 3
+    job_concurrency: int = 2
     debug: bool = False
 
     @classmethod
@@ -87,5 +88,6 @@ class Settings:
             max_base64_bytes=_int(env, "OPENAI_IMAGE_MAX_BASE64_BYTES", 750_000, 0, 4_500_000),
             request_timeout=float(_int(env, "OPENAI_IMAGE_TIMEOUT", 300, 5, 3600)),
             max_retries=_int(env, "OPENAI_IMAGE_MAX_RETRIES", 3, 0, 10),
+            job_concurrency=_int(env, "OPENAI_IMAGE_JOB_CONCURRENCY", 2, 1, 16),
             debug=_flag(env, "DEBUG", False),
         )

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gpt_image_mcp.core.errors import InvalidArgumentError
+
 MAX_PROMPT_CHARS = 32_000
 Quality = Literal["auto", "low", "medium", "high", "xhigh", "max"]
 OutputFormat = Literal["png", "jpeg", "webp"]
@@ -146,3 +148,47 @@ class GetMetadataArgs(BaseModel):
         str | None, Field(description="Image path relative to the output folder (or absolute inside it).")
     ] = None
     image_base64: Annotated[str | None, Field(description="The image as base64, instead of a path.")] = None
+
+
+ARGS_BY_TOOL: dict[ImageToolName, type[ImageToolArgs]] = {
+    "generate_image": GenerateImageArgs,
+    "edit_image": EditImageArgs,
+    "transform_image": TransformImageArgs,
+}
+JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+
+
+class StartJobArgs(EditImageArgs):
+    """Arguments of start_generation_job: the tool to run plus its parameters, flat, as in the reference."""
+
+    tool_name: Annotated[
+        ImageToolName,
+        Field(description="Which image tool the job runs: generate_image, edit_image or transform_image."),
+    ]
+
+    def tool_args(self) -> ImageToolArgs:
+        """The chosen tool's own arguments. A parameter that tool does not take is refused, not silently dropped."""
+        model = ARGS_BY_TOOL[self.tool_name]
+        given = self.model_dump(exclude={"tool_name"}, exclude_none=True)
+        foreign = [name for name in given if name not in model.model_fields]
+        if foreign:
+            takers = [tool for tool, args in ARGS_BY_TOOL.items() if foreign[0] in args.model_fields]
+            raise InvalidArgumentError(
+                f"{', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not a parameter of {self.tool_name} "
+                f"(only {' and '.join(takers)} take{'s' if len(takers) == 1 else ''} it); choose that tool_name "
+                "or leave it out."
+            )
+        return model.model_validate(given)
+
+
+class JobIdArgs(BaseModel):
+    job_id: Annotated[str, Field(min_length=1, max_length=100, description="Job id from start_generation_job.")]
+
+
+class ListJobsArgs(BaseModel):
+    status: Annotated[
+        JobStatus | None, Field(description="Only jobs in this state: pending, running, completed, failed, cancelled.")
+    ] = None
+    tool_name: Annotated[ImageToolName | None, Field(description="Only jobs of this tool.")] = None
+    limit: Annotated[int, Field(ge=1, le=100, description="Jobs per page (1-100), newest first.")] = 20
+    offset: Annotated[int, Field(ge=0, description="Jobs to skip, for paging.")] = 0

@@ -100,3 +100,30 @@ class HistoryDetail(BaseModel):
     images: list[dict[str, object]]
     usage: dict[str, object] | None
     cost: dict[str, object] | None
+
+
+class JobInfo(BaseModel):
+    job_id: str
+    tool_name: str
+    prompt: str
+    status: str = Field(description="pending | running | completed | failed | cancelled")
+    progress: float = Field(description="0 to 1.")
+    message: str = Field(description="What the job is doing, or how it ended.")
+    created_at: str
+    updated_at: str
+    attempts: int = Field(description="Times a worker started it (more than 1 after a server restart).")
+    cancel_requested: bool
+    error: str | None = Field(description="Why it failed, when it failed.")
+    history_id: str | None = Field(description="The history record of the finished call, once completed.")
+
+
+class JobResult(BaseModel):
+    job: JobInfo
+    result: ImageToolResult | None = Field(description="The image result, once the job completed.")
+
+
+class JobListResult(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    jobs: list[JobInfo]

@@ -193,12 +193,33 @@ class ImageService:
             warnings=list(plan.warnings),
         )
         outcome = ImageOutcome(result=result)
+        await self._attach(outcome, args, stored)
+        return outcome
+
+    async def reopen(self, user: str, result: ImageToolResult, args: ImageToolArgs) -> ImageOutcome:
+        """The outcome of an earlier call (a finished job), with thumbnails and inline data read back from its files."""
+        outcome = ImageOutcome(result=result)
+        want_thumbnail = self.settings.thumbnail if args.include_thumbnail is None else args.include_thumbnail
+        if not (want_thumbnail or args.return_base64):
+            return outcome
+        try:
+            stored = [
+                (file, await anyio.to_thread.run_sync(self.images.read_output, user, file.path, MAX_INPUT_BYTES))
+                for file in result.images
+            ]
+        except (NotFoundError, InvalidArgumentError) as error:
+            result.warnings.append(f"No preview: {error.message}")
+            return outcome
+        await self._attach(outcome, args, stored)
+        return outcome
+
+    async def _attach(self, outcome: ImageOutcome, args: ImageToolArgs, stored: list[tuple[ImageFile, bytes]]) -> None:
+        """Thumbnails and inline base64, as the caller asked."""
         want_thumbnail = self.settings.thumbnail if args.include_thumbnail is None else args.include_thumbnail
         if want_thumbnail:
             outcome.thumbnails = await anyio.to_thread.run_sync(self._thumbnails, [data for _, data in stored])
         if args.return_base64:
             self._inline(outcome, stored)
-        return outcome
 
     def _persist(
         self,
@@ -283,11 +304,13 @@ class ImageService:
         encoded = sum((len(data) + 2) // 3 * 4 for _, data in stored)
         cap = self.settings.max_base64_bytes
         if encoded > cap:
-            outcome.result.warnings.append(
+            warning = (
                 f"return_base64 refused: the image data is {encoded / 1_000_000:.1f} MB as base64, over the "
                 f"{cap / 1_000_000:.2f} MB cap (OPENAI_IMAGE_MAX_BASE64_BYTES; many clients reject results over "
                 "1 MB). The files are saved: use their links, a smaller size, jpeg/webp, or include_thumbnail."
             )
+            if warning not in outcome.result.warnings:  # a reopened job result already carries it
+                outcome.result.warnings.append(warning)
             return
         outcome.inline = [(data, file.mime_type) for file, data in stored]
 

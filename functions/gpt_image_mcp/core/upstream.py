@@ -13,13 +13,14 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gpt_image_mcp.core.errors import ConfigurationError, UpstreamError
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
+    from gpt_image_mcp.core.config import Settings
     from gpt_image_mcp.core.planning import ImagePlan
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,22 @@ class UpstreamResult:
     echoed: dict[str, Any]  # size, quality, background, output_format as the API resolved them
     request_id: str | None
     attempts: int
+
+
+class CallBudget(Protocol):
+    """A caller's time limit (e.g. Lambda behind API Gateway): see `gpt_image_mcp.core.budget.RequestBudget`."""
+
+    def check(self, plan: ImagePlan) -> None:
+        """Raise a `UserFacingError` when `plan` cannot finish in time; called before anything is sent."""
+        ...
+
+    def attempt_timeout(self) -> float | None:
+        """Seconds the next attempt may take, or None for no limit beyond the client's own timeout."""
+        ...
+
+    def can_retry_after(self, delay: float) -> bool:
+        """Whether a retry after `delay` seconds can still finish in time."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +84,7 @@ class ImagesClient:
         timeout: float,
         retry: RetryPolicy,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        budget: CallBudget | None = None,
     ) -> None:
         self._api_key = api_key
         self._organization = organization
@@ -74,13 +92,31 @@ class ImagesClient:
         self._timeout = timeout
         self._retry = retry
         self._sleep = sleep
+        self._budget = budget
         self._client: AsyncOpenAI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, budget: CallBudget | None = None) -> ImagesClient:
+        """The client as `settings` describe it (key, organization, base URL, timeout, retries)."""
+        return cls(
+            api_key=settings.openai_api_key,
+            organization=settings.openai_organization,
+            base_url=settings.openai_base_url,
+            timeout=settings.request_timeout,
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            budget=budget,
+        )
 
     def _sdk(self) -> AsyncOpenAI:
+        """The SDK client, made on first use; a new one per event loop (its connection pool is loop-bound)."""
         if self._api_key is None:
             raise ConfigurationError(MISSING_KEY)
-        if self._client is None:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
             from openai import AsyncOpenAI
+
+            self._loop = loop
 
             self._client = AsyncOpenAI(
                 api_key=self._api_key,
@@ -91,37 +127,56 @@ class ImagesClient:
             )
         return self._client
 
+    async def aclose(self) -> None:
+        """Close the connection pool (tests and orderly shutdown)."""
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.close()
+        self._client = None
+
     async def run(self, plan: ImagePlan, *, safety_identifier: str | None = None) -> UpstreamResult:
+        if self._budget is not None:
+            self._budget.check(plan)
         client = self._sdk()
         params = dict(plan.params)
         if safety_identifier:
             params["safety_identifier"] = safety_identifier
         attempt = 0
         while True:
+            timeout, options = self._attempt_options()
             try:
                 if plan.endpoint == "generate":
-                    response = await client.images.generate(**params)
+                    response = await client.images.generate(**params, **options)
                 else:
                     files = [(image.filename, image.data, f"image/{image.info.format}") for image in plan.images]
                     extra: dict[str, Any] = {}
                     if plan.mask is not None:
                         extra["mask"] = ("mask.png", plan.mask.data, "image/png")
-                    response = await client.images.edit(image=files if len(files) > 1 else files[0], **params, **extra)
+                    image = files if len(files) > 1 else files[0]
+                    response = await client.images.edit(image=image, **params, **extra, **options)
             except Exception as exc:
-                error = translate(exc, plan.spec.name, self._base_url, self._timeout)
+                error = translate(exc, plan.spec.name, self._base_url, timeout)
                 if error is None:
                     raise
-                if not error.retryable or attempt >= self._retry.max_retries:
+                delay = self._retry.delay(attempt, error.retry_after)
+                out_of_time = self._budget is not None and not self._budget.can_retry_after(delay)
+                if not error.retryable or attempt >= self._retry.max_retries or out_of_time:
                     if attempt:
                         error.message = f"{error.message} (gave up after {attempt + 1} attempts)"
                         error.args = (error.message,)
                     raise error from exc
-                delay = self._retry.delay(attempt, error.retry_after)
                 log.warning("upstream %s, retry %d in %.1fs", error.category, attempt + 1, delay)
                 await self._sleep(delay)
                 attempt += 1
                 continue
             return _result(response, attempt + 1)
+
+    def _attempt_options(self) -> tuple[float, dict[str, Any]]:
+        """This attempt's timeout, and the per-request option that sets it when the budget is tighter."""
+        limit = self._budget.attempt_timeout() if self._budget is not None else None
+        if limit is None or limit >= self._timeout:
+            return self._timeout, {}
+        limit = max(limit, 0.1)
+        return limit, {"timeout": limit}
 
 
 def _result(response: Any, attempts: int) -> UpstreamResult:

@@ -1,0 +1,230 @@
+"""API keys for scripts and CI: opaque bearer tokens `gim_<key id>_<secret>`, stored only as SHA-256 hashes.
+
+Table (see template.yaml): key `key_hash` (S); global secondary index `by_user` on `user_id` + `created_at` (S,
+projection ALL); TTL attribute `expires_at` (epoch seconds). TTL deletion runs late (up to days), so `lookup` checks
+expiry itself. Revoking marks the item (`revoked = true`) rather than deleting it, which keeps a record of the key.
+
+The MCP function only looks keys up (and stamps `last_used_at`, at most once a minute per container); keys are made
+and revoked by the operator with `gpt-image-mcp-keys` (see `keys_cli`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
+
+API_KEY_PREFIX = "gim_"
+INDEX_BY_USER = "by_user"
+DEFAULT_SCOPES = ("images",)
+LOOKUP_CACHE_SECONDS = 60.0
+_MAX_CACHE_ENTRIES = 1024
+_KEY_ID_BYTES = 6  # 12 hex characters: unique enough to name a key, not a secret
+_KEY_PATTERN = re.compile(r"^gim_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_KEY_ID_PATTERN = re.compile(r"^(?:gim_)?([0-9a-f]{12})(?:_.*)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """What is stored about a key (never the key itself)."""
+
+    key_id: str
+    user_id: str
+    scopes: list[str]
+    created_at: str  # ISO 8601, UTC
+    expires_at: int | None  # epoch seconds; None = never
+    revoked: bool = False
+    key_hash: str = field(default="", repr=False)
+
+    def is_active(self, now: float | None = None) -> bool:
+        current = time.time() if now is None else now
+        return not self.revoked and (self.expires_at is None or self.expires_at > current)
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def _to_item(record: ApiKeyRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "key_hash": {"S": record.key_hash},
+        "key_id": {"S": record.key_id},
+        "user_id": {"S": record.user_id},
+        "scopes": {"L": [{"S": scope} for scope in record.scopes]},
+        "created_at": {"S": record.created_at},
+        "revoked": {"BOOL": record.revoked},
+    }
+    if record.expires_at is not None:
+        item["expires_at"] = {"N": str(record.expires_at)}
+    return item
+
+
+def _from_item(item: dict[str, Any]) -> ApiKeyRecord:
+    expires = item.get("expires_at", {}).get("N")
+    return ApiKeyRecord(
+        key_id=item["key_id"]["S"],
+        user_id=item["user_id"]["S"],
+        scopes=[value["S"] for value in item.get("scopes", {}).get("L", [])],
+        created_at=item["created_at"]["S"],
+        expires_at=None if expires is None else int(expires),
+        revoked=bool(item.get("revoked", {}).get("BOOL", False)),
+        key_hash=item["key_hash"]["S"],
+    )
+
+
+class ApiKeyStore:
+    """Create, look up, list and revoke API keys in one DynamoDB table."""
+
+    def __init__(self, dynamodb_client: Any, table: str, *, cache_seconds: float = LOOKUP_CACHE_SECONDS) -> None:
+        self._db = dynamodb_client
+        self.table = table
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[ApiKeyRecord, float]] = {}  # key_hash -> (record, monotonic time read)
+        self._lock = threading.Lock()
+
+    def create(
+        self, user_id: str, scopes: Iterable[str] = DEFAULT_SCOPES, expires_days: int | None = None
+    ) -> tuple[str, ApiKeyRecord]:
+        """A new key for `user_id`: the plaintext (show it once, it is not stored) and its record."""
+        if not user_id or not user_id.strip() or len(user_id) > 256:
+            raise InvalidArgumentError("user_id must be 1-256 characters.")
+        scope_list = [scope.strip() for scope in scopes if scope.strip()]
+        if not scope_list:
+            raise InvalidArgumentError("give at least one scope, for example 'images'.")
+        if expires_days is not None and not 1 <= expires_days <= 3650:
+            raise InvalidArgumentError(f"expires_days must be 1-3650, not {expires_days}.")
+        from botocore.exceptions import ClientError
+
+        now = datetime.now(UTC)
+        expires_at = None if expires_days is None else int((now + timedelta(days=expires_days)).timestamp())
+        while True:
+            key_id = secrets.token_hex(_KEY_ID_BYTES)
+            plaintext = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+            record = ApiKeyRecord(
+                key_id=key_id,
+                user_id=user_id,
+                scopes=scope_list,
+                created_at=now.isoformat(timespec="microseconds"),
+                expires_at=expires_at,
+                key_hash=hash_key(plaintext),
+            )
+            try:
+                self._db.put_item(
+                    TableName=self.table,
+                    Item=_to_item(record),
+                    ConditionExpression="attribute_not_exists(key_hash)",
+                )
+            except ClientError as error:  # a hash collision: astronomically unlikely, but never overwrite
+                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    continue
+                raise
+            return plaintext, record
+
+    def lookup(self, plaintext: str) -> ApiKeyRecord | None:
+        """The record of an active key; None for a malformed, unknown, revoked or expired key."""
+        match = _KEY_PATTERN.match(plaintext)
+        if match is None:
+            return None
+        key_hash = hash_key(plaintext)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key_hash)
+        if cached is not None and now - cached[1] < self._cache_seconds:
+            record: ApiKeyRecord | None = cached[0]
+        else:
+            response = self._db.get_item(TableName=self.table, Key={"key_hash": {"S": key_hash}}, ConsistentRead=True)
+            item = response.get("Item")
+            record = None if item is None else _from_item(item)
+            if record is not None and record.key_id != match.group(1):
+                record = None
+            if record is not None and record.is_active():
+                self._remember(key_hash, record, now)
+                self._touch(key_hash)
+        if record is None or not record.is_active():
+            return None
+        return record
+
+    def list(self, user_id: str) -> builtins.list[ApiKeyRecord]:
+        """Every key of `user_id` (active or not), newest first. The index is eventually consistent."""
+        records: builtins.list[ApiKeyRecord] = []
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": INDEX_BY_USER,
+            "KeyConditionExpression": "user_id = :user",
+            "ExpressionAttributeValues": {":user": {"S": user_id}},
+            "ScanIndexForward": False,
+        }
+        while True:
+            page = self._db.query(**request)
+            records.extend(_from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return records
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def revoke(self, key_id: str, user_id: str) -> ApiKeyRecord:
+        """Revoke a key of `user_id`, named by its id, its `gim_<id>` prefix or the whole key."""
+        match = _KEY_ID_PATTERN.match(key_id.strip())
+        wanted = match.group(1) if match else None
+        record = next((item for item in self.list(user_id) if item.key_id == wanted), None)
+        if record is None:
+            raise NotFoundError(f"No API key {key_id!r} belongs to user {user_id!r}.")
+        from botocore.exceptions import ClientError
+
+        try:
+            self._db.update_item(
+                TableName=self.table,
+                Key={"key_hash": {"S": record.key_hash}},
+                UpdateExpression="SET revoked = :true, revoked_at = :now",
+                ConditionExpression="user_id = :user",
+                ExpressionAttributeValues={
+                    ":true": {"BOOL": True},
+                    ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
+                    ":user": {"S": user_id},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise NotFoundError(f"No API key {key_id!r} belongs to user {user_id!r}.") from None
+            raise
+        with self._lock:
+            self._cache.pop(record.key_hash, None)
+        return ApiKeyRecord(
+            key_id=record.key_id,
+            user_id=record.user_id,
+            scopes=record.scopes,
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+            revoked=True,
+            key_hash=record.key_hash,
+        )
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _remember(self, key_hash: str, record: ApiKeyRecord, now: float) -> None:
+        with self._lock:
+            if len(self._cache) >= _MAX_CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[key_hash] = (record, now)
+
+    def _touch(self, key_hash: str) -> None:
+        """Best effort `last_used_at`: a failure here must never fail the request."""
+        with contextlib.suppress(Exception):
+            self._db.update_item(
+                TableName=self.table,
+                Key={"key_hash": {"S": key_hash}},
+                UpdateExpression="SET last_used_at = :now",
+                ConditionExpression="attribute_exists(key_hash)",
+                ExpressionAttributeValues={":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")}},
+            )

@@ -1,0 +1,396 @@
+"""Durable background jobs: the records, the store interface, and the use case every worker runs.
+
+A slow image call must outlive a tool call's time limit and the process that started it. So the job row
+is written before `start` returns, and every later change is a conditional transition in the store: a
+finished job never changes again, and a job has at most one live owner, who holds a lease it renews.
+A worker that dies stops renewing; `recover` hands its job to the next worker or fails it with the reason.
+
+Where the work runs is a `JobQueue`: locally an in-process worker pool, remotely a message queue whose
+consumer calls `JobService.execute`. The store is synchronous like the other stores (SQLite, boto3); the
+service calls it from worker threads.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple, Protocol, get_args
+
+import anyio
+import anyio.to_thread
+from pydantic import ValidationError
+
+from gpt_image_mcp.core.errors import CancelledJobError, InvalidArgumentError, NotFoundError, UserFacingError
+from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolArgs, ImageToolName, JobStatus
+from gpt_image_mcp.core.results import ImageToolResult
+from gpt_image_mcp.core.service import ImageOutcome, ImageService
+
+log = logging.getLogger(__name__)
+
+JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
+TERMINAL: frozenset[JobStatus] = frozenset({"completed", "failed", "cancelled"})
+DEFAULT_LEASE_SECONDS = 60.0
+DEFAULT_MAX_ATTEMPTS = 2  # each attempt may be billed upstream: one retry after a crash, then fail
+STALE_LEASE_SECONDS = 900.0  # an expired lease this old is taken over even if its owner still looks alive
+WAITING = "Waiting for a worker"
+
+
+def utc_iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """One background image call and everything known about its progress."""
+
+    job_id: str
+    user: str
+    tool_name: str
+    arguments: dict[str, Any]  # the tool's validated arguments
+    status: JobStatus
+    created_at: str  # ISO 8601, UTC
+    updated_at: str
+    progress: float = 0.0
+    message: str = WAITING
+    attempts: int = 0
+    error: str | None = None  # user-facing reason, when failed
+    result: dict[str, Any] | None = None  # the ImageToolResult, when completed
+    history_id: str | None = None
+    lease_owner: str | None = None
+    lease_expires: float | None = None  # epoch seconds
+    cancel_requested: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def prompt(self) -> str:
+        return str(self.arguments.get("prompt", ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
+        return cls(**data)
+
+
+class JobPage(NamedTuple):
+    records: list[JobRecord]
+    total: int
+
+
+class JobStore(Protocol):
+    """Per-user job rows with atomic, conditional transitions.
+
+    Calls a user makes take `user` and never see another user's jobs. Worker calls (`claim` and what
+    follows) take the job id and the worker's `owner` id, and change a job only while that owner holds it.
+    """
+
+    def create(self, record: JobRecord) -> None:
+        """Insert a new pending job; it is durable when this returns."""
+        ...
+
+    def get(self, user: str, job_id: str) -> JobRecord | None:
+        """The job, or None when it does not exist or belongs to another user."""
+        ...
+
+    def list(
+        self, user: str, *, status: JobStatus | None = None, tool_name: str | None = None, limit: int, offset: int
+    ) -> JobPage:
+        """Newest first, with the total that matches the filters."""
+        ...
+
+    def claim(self, job_id: str, owner: str, lease_seconds: float, max_attempts: int) -> JobRecord | None:
+        """pending -> running for `owner` (or take over a running job whose lease expired, while attempts are
+        left and no cancel was asked), counting an attempt. None when the job is not there to take."""
+        ...
+
+    def heartbeat(
+        self,
+        job_id: str,
+        owner: str,
+        lease_seconds: float,
+        *,
+        progress: float | None = None,
+        message: str | None = None,
+    ) -> bool:
+        """Extend the lease (and record progress); False when `owner` no longer holds the job."""
+        ...
+
+    def complete(self, job_id: str, owner: str, result: dict[str, Any], history_id: str) -> bool:
+        """running -> completed, only for the owner."""
+        ...
+
+    def fail(self, job_id: str, owner: str, error: str) -> bool:
+        """running -> failed with a user-facing reason, only for the owner."""
+        ...
+
+    def mark_cancelled(self, job_id: str, owner: str) -> bool:
+        """running -> cancelled after the owner stopped the work, only for the owner."""
+        ...
+
+    def release(self, job_id: str, owner: str) -> bool:
+        """running -> pending when the owner shuts down cleanly; the interrupted attempt is not counted."""
+        ...
+
+    def request_cancel(self, user: str, job_id: str) -> JobRecord | None:
+        """pending -> cancelled at once; running -> cancel_requested (the owner stops it); finished: unchanged.
+        Returns the job as it now is, or None when the user has no such job."""
+        ...
+
+    def is_cancel_requested(self, job_id: str) -> bool:
+        """Whether the owner should stop: a cancel was asked (or the job is already cancelled)."""
+        ...
+
+    def recover(self, abandoned: Callable[[JobRecord], bool], max_attempts: int) -> builtins.list[JobRecord]:
+        """For running jobs that `abandoned` says nobody works on: cancelled if a cancel was asked, else
+        pending again while attempts < max_attempts, else failed with the reason. Returns the changed jobs."""
+        ...
+
+    def pending(self, limit: int) -> builtins.list[str]:
+        """Ids of pending jobs of every user, oldest first: work a worker pool can pick up."""
+        ...
+
+
+class JobQueue(Protocol):
+    """Where a new job is handed for execution (in-process pool, SQS, ...). At-least-once is enough:
+    `execute` claims the job atomically, so a duplicate delivery does nothing."""
+
+    async def submit(self, job_id: str) -> None: ...
+
+
+OwnerAlive = Callable[[str], bool | None]  # True / False when known (same host), None when only the lease can tell
+
+
+def abandoned(record: JobRecord, now: float, owner_alive: OwnerAlive) -> bool:
+    """Whether nobody works on a running job: its owner is known to be gone, or cannot be asked and let the
+    lease expire. An owner that looks alive keeps its job (a laptop waking from sleep renews its lease)
+    unless the lease is long stale, which covers a reused process id."""
+    expires = record.lease_expires or 0.0
+    if record.lease_owner is None or expires < now - STALE_LEASE_SECONDS:
+        return True
+    alive = owner_alive(record.lease_owner)
+    return expires < now if alive is None else not alive
+
+
+def interrupted_reason(attempts: int) -> str:
+    return f"the server stopped while the job was running ({attempts} attempt{'s' if attempts != 1 else ''})"
+
+
+@dataclass(slots=True)
+class _Run:
+    """Shared between a job's work and its watcher."""
+
+    stop: str | None = None  # "cancel" or "lease_lost": why the watcher ended the work
+    saving: bool = False  # past the last checkpoint: files and history are being written, do not interrupt
+    outcome: ImageOutcome | None = None
+    error: Exception | None = None
+
+
+class JobService:
+    """Start, inspect, cancel and execute jobs; the same code behind the local pool and a remote worker."""
+
+    def __init__(
+        self,
+        images: ImageService,
+        store: JobStore,
+        queue: JobQueue,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        poll_seconds: float = 0.2,
+        cancel_wait_seconds: float = 2.0,
+        safety_identifier: Callable[[str], str | None] = lambda user: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.images = images
+        self.store = store
+        self.queue = queue
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.poll_seconds = poll_seconds
+        self.cancel_wait_seconds = cancel_wait_seconds
+        self.safety_identifier = safety_identifier
+        self.clock = clock
+
+    # -- what a user calls ------------------------------------------------------------------------
+
+    async def start(self, user: str, tool_name: ImageToolName, args: ImageToolArgs) -> JobRecord:
+        """Validate fully first (bad input is refused now, nothing queued), then persist, then enqueue."""
+        await self.images.plan(user, tool_name, args)
+        now = utc_iso(self.clock())
+        record = JobRecord(
+            job_id=str(uuid.uuid4()),
+            user=user,
+            tool_name=tool_name,
+            arguments=args.model_dump(mode="json"),
+            status="pending",
+            created_at=now,
+            updated_at=now,
+        )
+        await anyio.to_thread.run_sync(self.store.create, record)
+        await self.queue.submit(record.job_id)
+        return record
+
+    async def status(self, user: str, job_id: str) -> JobRecord:
+        record = await anyio.to_thread.run_sync(self.store.get, user, job_id.strip())
+        if record is None:
+            raise NotFoundError(f"No job with id '{job_id}'. list_jobs shows the ids you have.")
+        return record
+
+    async def result(self, user: str, job_id: str) -> tuple[JobRecord, ImageOutcome | None]:
+        """The job, and for a completed one the same outcome the image tool would have returned."""
+        record = await self.status(user, job_id)
+        if record.status != "completed" or record.result is None:
+            return record, None
+        result = ImageToolResult.model_validate(record.result)
+        return record, await self.images.reopen(user, result, _tool_args(record))
+
+    async def cancel(self, user: str, job_id: str) -> JobRecord:
+        """Cancel now if pending; if running, ask its worker to stop and wait briefly to confirm it did."""
+        before = await self.status(user, job_id)
+        if before.finished:
+            raise InvalidArgumentError(f"Job {before.job_id} already finished ({before.status}); nothing to cancel.")
+        record = await anyio.to_thread.run_sync(self.store.request_cancel, user, before.job_id)
+        if record is None:  # pragma: no cover - deleted between the two calls
+            raise NotFoundError(f"No job with id '{job_id}'.")
+        if record.finished and record.status != "cancelled":
+            raise InvalidArgumentError(f"Job {record.job_id} finished ({record.status}) before it could be cancelled.")
+        with anyio.move_on_after(self.cancel_wait_seconds):
+            while not record.finished:
+                await anyio.sleep(self.poll_seconds)
+                record = await self.status(user, record.job_id)
+        return record
+
+    async def list(
+        self, user: str, *, status: JobStatus | None, tool_name: str | None, limit: int, offset: int
+    ) -> JobPage:
+        return await anyio.to_thread.run_sync(
+            lambda: self.store.list(user, status=status, tool_name=tool_name, limit=limit, offset=offset)
+        )
+
+    # -- what a worker calls ----------------------------------------------------------------------
+
+    async def recover(self, owner_alive: OwnerAlive) -> builtins.list[str]:
+        """Give back or fail the jobs of dead workers, then return every pending job id (oldest first)."""
+
+        def sweep() -> builtins.list[str]:
+            now = self.clock()
+            for record in self.store.recover(lambda r: abandoned(r, now, owner_alive), self.max_attempts):
+                log.warning("job %s was left running by %s: now %s", record.job_id, record.lease_owner, record.status)
+            return self.store.pending(1000)
+
+        return await anyio.to_thread.run_sync(sweep)
+
+    async def execute(self, job_id: str, owner: str) -> JobRecord | None:
+        """Claim the job and run it to completed, failed or cancelled. Does nothing when the job is not
+        there to take (another worker has it, it finished, it was cancelled): safe under redelivery."""
+        claimed = await anyio.to_thread.run_sync(self.store.claim, job_id, owner, self.lease_seconds, self.max_attempts)
+        if claimed is None:
+            return None
+        log.info("job %s: attempt %d by %s", job_id, claimed.attempts, owner)
+        try:
+            run = await self._run(claimed, owner)
+        except BaseException:
+            # Cancelled from outside (the server shuts down): hand the job back for the next start.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.store.release, job_id, owner)
+            raise
+        return await self._settle(claimed, owner, run)
+
+    async def _run(self, record: JobRecord, owner: str) -> _Run:
+        """Run the image call while a watcher renews the lease and stops the call when a cancel is asked."""
+        run = _Run()
+        store, job_id = self.store, record.job_id
+
+        async def progress(fraction: float, message: str) -> None:
+            await anyio.to_thread.run_sync(
+                lambda: store.heartbeat(job_id, owner, self.lease_seconds, progress=fraction, message=message)
+            )
+
+        async def checkpoint() -> None:
+            if run.stop is not None or await anyio.to_thread.run_sync(store.is_cancel_requested, job_id):
+                raise CancelledJobError("The job was cancelled; its images were not saved.")
+            run.saving = True
+
+        async def work(scope: anyio.CancelScope) -> None:
+            try:
+                args = _tool_args(record)
+                run.outcome = await self.images.run(
+                    record.user,
+                    _tool_of(record),
+                    args,
+                    progress=progress,
+                    before_save=checkpoint,
+                    safety_identifier=self.safety_identifier(record.user),
+                )
+            except Exception as error:
+                run.error = error
+            finally:
+                scope.cancel()  # the work is over: stop the watcher
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(work, group.cancel_scope)
+            await self._watch(job_id, owner, run, group.cancel_scope)
+        return run
+
+    async def _watch(self, job_id: str, owner: str, run: _Run, scope: anyio.CancelScope) -> None:
+        """Every poll: stop the work if a cancel was asked; renew the lease a few times per lease period."""
+        store, renew_every = self.store, self.lease_seconds / 3
+        renewed, lost = self.clock(), False
+        while True:
+            await anyio.sleep(self.poll_seconds)
+            if self.clock() - renewed >= renew_every:
+                renewed = self.clock()
+                held = await anyio.to_thread.run_sync(lambda: store.heartbeat(job_id, owner, self.lease_seconds))
+                lost = lost or not held
+            cancel = not run.saving and await anyio.to_thread.run_sync(store.is_cancel_requested, job_id)
+            if run.saving:
+                continue  # past the last checkpoint: files and history are being written, let them finish
+            if lost or cancel:
+                run.stop = "lease_lost" if lost else "cancel"
+                scope.cancel()  # aborts the upstream request: the task running it is cancelled
+                return
+
+    async def _settle(self, record: JobRecord, owner: str, run: _Run) -> JobRecord | None:
+        """Write how the attempt ended, conditionally: a lost lease means another worker owns the job now."""
+        job_id, store, error = record.job_id, self.store, run.error
+        if run.outcome is not None:
+            result = run.outcome.result
+            done = await anyio.to_thread.run_sync(
+                store.complete, job_id, owner, result.model_dump(mode="json"), result.history_id
+            )
+        elif run.stop == "lease_lost":
+            log.warning("job %s: %s lost its lease; another worker has it", job_id, owner)
+            return None
+        elif run.stop == "cancel" or isinstance(error, CancelledJobError):
+            done = await anyio.to_thread.run_sync(store.mark_cancelled, job_id, owner)
+        elif isinstance(error, UserFacingError):
+            done = await anyio.to_thread.run_sync(store.fail, job_id, owner, error.message)
+        elif isinstance(error, ValidationError):
+            reason = f"the stored arguments are no longer valid: {error}"
+            done = await anyio.to_thread.run_sync(store.fail, job_id, owner, reason)
+        else:
+            log.error("job %s failed unexpectedly", job_id, exc_info=error)
+            reason = f"internal error ({type(error).__name__}); the server log has the details"
+            done = await anyio.to_thread.run_sync(store.fail, job_id, owner, reason)
+        if not done:
+            log.warning("job %s: %s no longer held it when the attempt ended", job_id, owner)
+        return await anyio.to_thread.run_sync(store.get, record.user, job_id)
+
+
+def _tool_of(record: JobRecord) -> ImageToolName:
+    if record.tool_name not in ARGS_BY_TOOL:
+        raise InvalidArgumentError(f"Job {record.job_id} names an unknown tool '{record.tool_name}'.")
+    return record.tool_name
+
+
+def _tool_args(record: JobRecord) -> ImageToolArgs:
+    return ARGS_BY_TOOL[_tool_of(record)].model_validate(record.arguments)

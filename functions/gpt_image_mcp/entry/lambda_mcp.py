@@ -1,0 +1,239 @@
+"""The MCP function: API Gateway HTTP API (payload 2.0) -> Mangum -> the SDK's Streamable HTTP app, stateless + JSON.
+
+Composition root of the remote mode (the counterpart of `local_sandbox.local_server`): S3 images, DynamoDB history,
+bearer auth (API keys + Cognito), the OpenAI key from Secrets Manager (or `OPENAI_API_KEY` when emulating locally),
+and a 30 s time budget per call. The module imports only the logger; the rest is built on the first invocation and
+reused while the container is warm. One `McpFunction` is one container: `handler` keeps one per process, and
+`local_sandbox.remote_shape` makes its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from gpt_image_mcp.entry.observability import ImageMetrics, ImageResultHook, make_logger
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from gpt_image_mcp.aws.config import AwsSettings
+    from gpt_image_mcp.entry.asgi import OncePerLoop
+
+logger = make_logger()
+
+MCP_PATH = "/mcp"
+SERVER_NAME = "gpt-image-mcp"  # fixed: it is the audience of MRTR requestState across containers
+API_BUDGET_SECONDS = 30.0  # API Gateway's integration timeout
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class Invocation:
+    """The invocation in progress (Lambda runs one at a time per container) and the time it has left."""
+
+    def __init__(self, budget_seconds: float = API_BUDGET_SECONDS) -> None:
+        self.budget_seconds = budget_seconds
+        self._context: Any = None
+        self._started: float | None = None
+
+    def begin(self, context: Any) -> None:
+        self._context, self._started = context, time.monotonic()
+
+    def end(self) -> None:
+        self._context, self._started = None, None
+
+    def seconds_left(self) -> float | None:
+        """The lesser of API Gateway's budget and the Lambda's remaining time; None outside an invocation."""
+        if self._started is None:
+            return None
+        left = self.budget_seconds - (time.monotonic() - self._started)
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        if callable(remaining):
+            left = min(left, float(remaining()) / 1000.0)
+        return left
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    from gpt_image_mcp.core.errors import ConfigurationError
+
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigurationError(f"{name}={raw!r}: use a whole number from {low} to {high}.")
+    return int(raw)
+
+
+def allowed_origins(hosts: list[str], env: Mapping[str, str]) -> list[str]:
+    """`https://<host>` for each allowed host (and `http://` on loopback), plus `MCP_ALLOWED_ORIGINS`."""
+    origins = [f"https://{host}" for host in hosts]
+    origins += [f"http://{host}" for host in hosts if host.split(":")[0] in ("127.0.0.1", "localhost", "[::1]")]
+    origins += [item.strip() for item in (env.get("MCP_ALLOWED_ORIGINS") or "").split(",") if item.strip()]
+    return origins
+
+
+def _aws_settings(env: Mapping[str, str]) -> AwsSettings:
+    """`AwsSettings`, where local emulation may give the OpenAI key and the request-state key directly."""
+    from gpt_image_mcp.aws.config import MCP_REQUIRED, AwsSettings
+
+    direct = {"OPENAI_API_KEY_SECRET_ARN": "OPENAI_API_KEY", "MCP_REQUEST_STATE_SECRET_ARN": "MCP_REQUEST_STATE_KEY"}
+    required = [name for name in MCP_REQUIRED if not (name in direct and (env.get(direct[name]) or "").strip())]
+    return AwsSettings.from_env(env, required=required)
+
+
+def build_remote_server(
+    env: Mapping[str, str], invocation: Invocation, metrics: ImageMetrics
+) -> tuple[MCPServer, AwsSettings]:
+    """The MCP server of the remote mode, with every collaborator built from `env`."""
+    from dataclasses import replace
+
+    from mcp.server.auth.middleware.auth_context import get_access_token
+    from mcp.server.auth.settings import AuthSettings
+    from mcp.server.request_state import RequestStateSecurity
+
+    from gpt_image_mcp.aws import clients
+    from gpt_image_mcp.aws.api_keys import ApiKeyStore
+    from gpt_image_mcp.aws.auth import BearerTokenVerifier, safety_identifier, user_from_subject
+    from gpt_image_mcp.aws.dynamo_history import DynamoHistoryStore
+    from gpt_image_mcp.aws.s3_store import S3ImageStore
+    from gpt_image_mcp.aws.secrets import get_secret
+    from gpt_image_mcp.core.budget import RequestBudget
+    from gpt_image_mcp.core.catalog import load_catalog
+    from gpt_image_mcp.core.config import Settings
+    from gpt_image_mcp.core.errors import UserFacingError
+    from gpt_image_mcp.core.service import ImageService
+    from gpt_image_mcp.core.upstream import ImagesClient
+    from gpt_image_mcp.server.app import build_server
+    from gpt_image_mcp.server.remote_tools import register_remote_tools
+
+    aws = _aws_settings(env)
+    settings = Settings.from_env(env)
+    if settings.openai_api_key is None:
+        settings = replace(settings, openai_api_key=get_secret(aws.openai_secret_arn))
+    state_key = (env.get("MCP_REQUEST_STATE_KEY") or "").strip() or get_secret(
+        aws.request_state_secret_arn, field="MCP_REQUEST_STATE_KEY"
+    )
+    budget = RequestBudget(time_left=invocation.seconds_left, budget_seconds=invocation.budget_seconds)
+    store = S3ImageStore(clients.s3_client(), aws.bucket, aws.link_expiry_seconds)
+    service = ImageService(
+        settings=settings,
+        catalog=load_catalog(),
+        client=ImagesClient.from_settings(settings, budget=budget),
+        images=store,
+        history=DynamoHistoryStore(clients.dynamodb_client(), aws.history_table),
+    )
+    api_keys = ApiKeyStore(clients.dynamodb_client(), aws.api_keys_table) if aws.api_keys_table else None
+
+    def current_user() -> str:
+        token = get_access_token()
+        if token is None or not token.subject:
+            raise UserFacingError("This request carries no verified user; send an Authorization: Bearer token.")
+        return user_from_subject(token.subject)
+
+    server = build_server(
+        service,
+        current_user,
+        name=SERVER_NAME,
+        safety_identifier=safety_identifier,
+        token_verifier=BearerTokenVerifier.from_settings(aws, api_keys),
+        auth=AuthSettings(
+            issuer_url=aws.cognito_issuer or aws.resource_url,  # type: ignore[arg-type]  # pydantic parses it
+            resource_server_url=aws.resource_url,  # type: ignore[arg-type]
+            required_scopes=[aws.required_scope] if aws.required_scope else None,
+            validate_token_resource=True,
+        ),
+        subscriptions=False,
+        request_state_security=RequestStateSecurity(keys=[state_key]),
+        middleware=[ImageResultHook(metrics, logger)],
+    )
+    register_remote_tools(server, store, current_user)
+    return server, aws
+
+
+class McpFunction:
+    """One Lambda container's MCP function: built on the first invocation, warm afterwards."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        budget = float(_int_env(self.env, "MCP_REQUEST_BUDGET_SECONDS", int(API_BUDGET_SECONDS), 1, 900))
+        self.invocation = Invocation(budget)
+        self.metrics = ImageMetrics(self.env)
+        self.server: MCPServer | None = None
+        self.asgi: OncePerLoop | None = None
+        self._adapter: LambdaHandler | None = None
+
+    def _build(self) -> LambdaHandler:
+        from mangum import Mangum
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        from gpt_image_mcp.entry.asgi import DEFAULT_MAX_REQUEST_BYTES, HttpGuard, OncePerLoop
+
+        limit = _int_env(self.env, "MCP_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1024, 10 * 1024 * 1024)
+        server, aws = build_remote_server(self.env, self.invocation, self.metrics)
+        security = TransportSecuritySettings(
+            allowed_hosts=aws.allowed_hosts, allowed_origins=allowed_origins(aws.allowed_hosts, self.env)
+        )
+
+        def app() -> tuple[Any, Any]:
+            starlette = server.streamable_http_app(
+                streamable_http_path=MCP_PATH,
+                stateless_http=True,
+                json_response=True,
+                transport_security=security,
+                max_request_body_size=limit,
+            )
+            return starlette, server.session_manager
+
+        self.server, self.asgi = server, OncePerLoop(app)
+        adapter: LambdaHandler = Mangum(HttpGuard(self.asgi, mcp_path=MCP_PATH, max_body_bytes=limit), lifespan="off")
+        return adapter
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        request = event.get("requestContext") or {}
+        headers = event.get("headers") or {}
+        logger.set_correlation_id(request.get("requestId"))
+        started = time.perf_counter()
+        cold = self._adapter is None
+        status: Any = None
+        self.invocation.begin(context)
+        try:
+            if self._adapter is None:
+                self._adapter = self._build()
+            response = self._adapter(event, context)
+            status = response.get("statusCode")
+            return response
+        except Exception:
+            logger.exception("invocation failed")
+            status = 500
+            from gpt_image_mcp.entry.asgi import jsonrpc_error
+
+            body = jsonrpc_error("Internal server error; the request id is in the server's logs.", -32603)
+            return {"statusCode": 500, "headers": {"content-type": "application/json"}, "body": body.decode()}
+        finally:
+            self.invocation.end()
+            self.metrics.flush()
+            logger.info(
+                "request",
+                extra={
+                    "method": (request.get("http") or {}).get("method"),
+                    "path": event.get("rawPath"),
+                    "mcp_method": headers.get("mcp-method"),
+                    "mcp_name": headers.get("mcp-name"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "cold_start": cold,
+                },
+            )
+
+
+_function: McpFunction | None = None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda handler (`gpt_image_mcp.entry.lambda_mcp.handler` in template.yaml)."""
+    global _function
+    if _function is None:
+        _function = McpFunction()
+    return _function(event, context)

@@ -1,0 +1,111 @@
+"""Structured JSON logs and CloudWatch metrics for the Lambda functions (AWS Lambda Powertools).
+
+Logs: one Powertools `Logger`; the package's, the MCP SDK's and Mangum's loggers write through its handler, so every
+line is JSON and carries the API Gateway request id as `correlation_id`. Nothing here logs headers or bodies, so
+neither the Authorization header nor base64 image data reaches the logs.
+
+Metrics (only when `POWERTOOLS_METRICS_NAMESPACE` is set): `ImagesGenerated` (Count) and `EstimatedCostUSD` per
+`model` dimension, taken from image tool results by `ImageResultHook` (an MCP server middleware) and flushed once per
+invocation, one EMF record per model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+    from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+
+SERVICE_DEFAULT = "gpt-image-mcp"
+ROUTED_LOGGERS = ("gpt_image_mcp", "mcp", "mangum")
+IMAGE_TOOLS = frozenset({"generate_image", "edit_image", "transform_image"})
+
+
+def service_name(env: Mapping[str, str] = os.environ) -> str:
+    return (env.get("POWERTOOLS_SERVICE_NAME") or "").strip() or SERVICE_DEFAULT
+
+
+def make_logger(env: Mapping[str, str] = os.environ) -> Logger:
+    """The function's JSON logger; library loggers are routed through its handler (not the root logger)."""
+    logger = Logger(service=service_name(env))
+    logging.getLogger(service_name(env)).propagate = False  # its handler writes; the root's must not repeat it
+    handler = logger.registered_handler
+    for name in ROUTED_LOGGERS:
+        routed = logging.getLogger(name)
+        routed.handlers = [handler]
+        routed.propagate = False
+        if name != "gpt_image_mcp":
+            routed.setLevel(max(logger.log_level, logging.WARNING))  # the SDK is chatty at INFO
+        else:
+            routed.setLevel(logger.log_level)
+    return logger
+
+
+class ImageMetrics:
+    """Counts images and cost per model during an invocation; `flush` writes them as EMF."""
+
+    def __init__(self, env: Mapping[str, str] = os.environ) -> None:
+        namespace = (env.get("POWERTOOLS_METRICS_NAMESPACE") or "").strip()
+        self._metrics: Metrics | None = None
+        if namespace:
+            from aws_lambda_powertools import Metrics
+
+            self._metrics = Metrics(namespace=namespace, service=service_name(env))
+        self._pending: dict[str, tuple[int, float]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self._metrics is not None
+
+    def record(self, model: str, images: int, cost_usd: float | None) -> None:
+        count, cost = self._pending.get(model, (0, 0.0))
+        self._pending[model] = (count + images, cost + (cost_usd or 0.0))
+
+    def flush(self) -> None:
+        """Emit what was recorded since the last flush; nothing (and no warning) when nothing was."""
+        pending, self._pending = self._pending, {}
+        metrics = self._metrics
+        if metrics is None:
+            return
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        for model, (count, cost) in sorted(pending.items()):
+            metrics.add_dimension(name="model", value=model)
+            metrics.add_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=count)
+            metrics.add_metric(name="EstimatedCostUSD", unit=MetricUnit.NoUnit, value=cost)
+            metrics.flush_metrics()
+
+
+class ImageResultHook:
+    """MCP server middleware: feeds successful image tool results to `ImageMetrics` and logs a one-line summary."""
+
+    def __init__(self, metrics: ImageMetrics, logger: Logger | logging.Logger) -> None:
+        self.metrics = metrics
+        self.logger = logger
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        result = await call_next(ctx)
+        params = ctx.params if isinstance(ctx.params, Mapping) else {}
+        tool = params.get("name")
+        if ctx.method != "tools/call" or tool not in IMAGE_TOOLS or not isinstance(result, Mapping):
+            return result
+        content = result.get("structuredContent")
+        if result.get("isError") or not isinstance(content, Mapping):
+            return result
+        model = str(content.get("model") or "unknown")
+        images = len(content.get("images") or [])
+        cost = content.get("cost") if isinstance(content.get("cost"), Mapping) else None
+        total = float(cost["total"]) if cost and isinstance(cost.get("total"), int | float) else None
+        self.metrics.record(model, images, total)
+        self.logger.info(
+            "image tool done",
+            extra={"tool": tool, "model": model, "images": images, "cost_usd": total,
+                   "history_id": content.get("history_id")},
+        )  # fmt: skip
+        return result

@@ -1,0 +1,135 @@
+"""Tools that only the remote server offers: a presigned upload link, so a user can bring an input image.
+
+A remote client cannot read the user's disk. Besides base64 in the call, it can ask `create_upload_url` for a
+presigned POST into the user's own folder, upload the file with any HTTP client, and then name the returned key as
+`reference_image_path` (or `mask_image_path`, or `image_path` of get_metadata_from_image).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, Protocol
+
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from gpt_image_mcp.server.app import structured
+from gpt_image_mcp.server.tooling import add_model_tool
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # OpenAI's limit for an input image
+UploadContentType = Literal["image/png", "image/jpeg", "image/webp"]
+MAKES_LINK = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+
+
+class UploadStore(Protocol):
+    """What the tool needs from the image store (`gpt_image_mcp.aws.s3_store.S3ImageStore`)."""
+
+    link_expiry_seconds: int
+
+    def presigned_upload(
+        self, user: str, key: str, content_type: str, max_bytes: int, expires: int
+    ) -> Mapping[str, Any]: ...
+
+
+class CreateUploadUrlArgs(BaseModel):
+    """Arguments of create_upload_url."""
+
+    file_name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=512,
+            description=(
+                "Name for the upload inside your folder, optionally with subfolders, e.g. 'uploads/photo.png'. "
+                "The extension is set to match content_type; a taken name gets a free variant (never overwritten)."
+            ),
+        ),
+    ]
+    content_type: Annotated[
+        UploadContentType, Field(description="The file's type: image/png, image/jpeg or image/webp.")
+    ] = "image/png"
+    max_bytes: Annotated[
+        int, Field(ge=1, le=MAX_UPLOAD_BYTES, description="Largest file the link accepts, in bytes (up to 50 MB).")
+    ] = MAX_UPLOAD_BYTES
+
+
+class UploadUrlResult(BaseModel):
+    """A presigned POST upload and the key to use afterwards."""
+
+    url: str = Field(description="POST a multipart form here.")
+    fields: dict[str, str] = Field(description="Form fields to send, in this order, before the file field 'file'.")
+    key: str = Field(description="Pass this as reference_image_path (or mask_image_path) once uploaded.")
+    location: str
+    content_type: str
+    max_bytes: int
+    expires_in: int = Field(description="Seconds the link stays valid.")
+    expires_at: str = Field(description="When the link stops working (ISO 8601, UTC).")
+    curl: str = Field(description="A ready curl command; replace the file path at the end.")
+
+
+def curl_command(url: str, fields: Mapping[str, str], file_name: str) -> str:
+    """A shell-safe curl upload; `--form-string` keeps field values literal (no '@' or '<' file tricks)."""
+    parts = ["curl", "-sS", "-f", "-X", "POST", shlex.quote(url)]
+    for name, value in fields.items():
+        parts += ["--form-string", shlex.quote(f"{name}={value}")]
+    parts += ["-F", shlex.quote(f"file=@{file_name}")]
+    return " ".join(parts)
+
+
+def register_remote_tools(
+    server: MCPServer,
+    store: UploadStore,
+    current_user: Callable[[], str],
+    *,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> None:
+    """Add `create_upload_url` to `server`; links live as long as the store's download links."""
+
+    async def create_upload_url(args: CreateUploadUrlArgs, ctx: Context) -> CallToolResult:
+        user = current_user()
+        expires = store.link_expiry_seconds
+        upload = await anyio.to_thread.run_sync(
+            store.presigned_upload, user, args.file_name, args.content_type, args.max_bytes, expires
+        )
+        local_name = str(upload["key"]).rsplit("/", 1)[-1]
+        fields = {str(k): str(v) for k, v in dict(upload["fields"]).items()}
+        result = UploadUrlResult(
+            url=str(upload["url"]),
+            fields=fields,
+            key=str(upload["key"]),
+            location=str(upload["location"]),
+            content_type=str(upload["content_type"]),
+            max_bytes=int(upload["max_bytes"]),
+            expires_in=int(upload["expires_in"]),
+            expires_at=(clock() + dt.timedelta(seconds=int(upload["expires_in"]))).isoformat(timespec="seconds"),
+            curl=curl_command(str(upload["url"]), fields, local_name),
+        )
+        text = "\n".join(
+            [
+                f"Upload link for {result.location} ({result.content_type}, up to {result.max_bytes / 1_048_576:.1f} "
+                f"MB), valid for {result.expires_in // 60} min (until {result.expires_at}).",
+                "POST a multipart form to the URL with the fields below, then the file as the field 'file' (last):",
+                result.curl,
+                f"Afterwards pass reference_image_path={result.key!r} to edit_image or transform_image.",
+            ]
+        )
+        return structured(text, result)
+
+    add_model_tool(
+        server,
+        "create_upload_url",
+        CreateUploadUrlArgs,
+        create_upload_url,
+        title="Create upload link",
+        annotations=MAKES_LINK,
+        output=UploadUrlResult,
+        description=(
+            "Get a presigned link to upload an input image (png, jpeg, webp) into your folder, for use as "
+            "reference_image_path of edit_image or transform_image. Returns the URL, form fields, key and a curl "
+            "example."
+        ),
+    )

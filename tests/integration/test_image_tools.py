@@ -1,0 +1,682 @@
+"""generate_image, edit_image and transform_image through an MCP client, against the emulator.
+
+Every test looks at what a user gets: the message, the files on disk, and (through the emulator's
+request log) exactly what was sent to the Images API, including that nothing was sent for refused input.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from PIL import Image
+from tool_support import (
+    b64,
+    decode_image,
+    files_under,
+    history_total,
+    image_blocks,
+    image_requests,
+    links,
+    png_bytes,
+    refused,
+    succeeds,
+    text,
+)
+
+from gpt_image_mcp.core.config import Settings
+from local_sandbox.emulator import EmulatorServer
+
+pytestmark = pytest.mark.anyio
+
+TOOL_ORDER = [
+    "generate_image",
+    "edit_image",
+    "transform_image",
+    "list_generated_images",
+    "list_history",
+    "get_history_by_uuid",
+    "get_metadata_from_image",
+]
+IMAGE_TOOLS = TOOL_ORDER[:3]
+COMMON_PARAMETERS = {
+    "prompt",
+    "output_path",
+    "model",
+    "size",
+    "quality",
+    "output_format",
+    "output_compression",
+    "transparent_background",
+    "moderation",
+    "sample_count",
+    "return_base64",
+    "include_thumbnail",
+}
+REFERENCE_PARAMETERS = {"reference_image_path", "reference_image_base64", "input_fidelity"}
+MASK_PARAMETERS = {"mask_image_path", "mask_image_base64"}
+EXPECTED_PARAMETERS = {
+    "generate_image": COMMON_PARAMETERS,
+    "edit_image": COMMON_PARAMETERS | REFERENCE_PARAMETERS | MASK_PARAMETERS,
+    "transform_image": COMMON_PARAMETERS | REFERENCE_PARAMETERS,
+}
+
+
+# --- tools/list ---------------------------------------------------------------------------------------------
+
+
+async def test_tools_are_listed_in_a_stable_order_with_annotations(client: Client) -> None:
+    tools = (await client.list_tools()).tools
+    assert [tool.name for tool in tools] == TOOL_ORDER
+    for tool in tools:
+        assert tool.annotations is not None, tool.name
+        if tool.name in IMAGE_TOOLS:
+            assert tool.annotations.read_only_hint is False, tool.name
+            assert tool.annotations.open_world_hint is True, tool.name
+            assert tool.annotations.destructive_hint is False, tool.name
+        else:
+            assert tool.annotations.read_only_hint is True, tool.name
+
+
+async def test_image_tool_schemas_describe_every_reference_parameter(client: Client) -> None:
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    for name, expected in EXPECTED_PARAMETERS.items():
+        properties = tools[name].input_schema["properties"]
+        assert set(properties) == expected, name
+        for parameter, schema in properties.items():
+            assert schema.get("description", "").strip(), f"{name}.{parameter} has no description"
+        assert tools[name].input_schema["required"] == ["prompt"], name
+    assert "mask_image_path" not in tools["transform_image"].input_schema["properties"]
+
+
+async def test_image_tools_publish_an_output_schema(client: Client) -> None:
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    for name in IMAGE_TOOLS:
+        schema = tools[name].output_schema
+        assert schema is not None, name
+        assert {"history_id", "images"} <= set(schema["properties"]), name
+        assert {"history_id", "images"} <= set(schema["required"]), name
+
+
+# --- generate_image: what is saved and reported -------------------------------------------------------------
+
+
+async def test_generate_default_saves_one_png_and_reports_it(
+    client: Client, settings: Settings, emulator: EmulatorServer
+) -> None:
+    result = await succeeds(client, "generate_image", {"prompt": "A lighthouse at dusk"})
+
+    assert files_under(settings.output_dir) == [result.structured_content["images"][0]["path"]]
+    data = result.structured_content
+    [image] = data["images"]
+    saved = settings.output_dir / image["path"]
+    assert image["path"].startswith("a-lighthouse-at-dusk-") and image["path"].endswith(".png")
+    assert image["location"] == str(saved)
+    assert image["link"] == saved.as_uri()
+    assert image["bytes"] == saved.stat().st_size
+    assert (image["format"], image["mime_type"]) == ("png", "image/png")
+    with Image.open(saved) as picture:
+        assert picture.format == "PNG"
+        assert (image["width"], image["height"]) == picture.size == (1024, 1024)
+    assert data["tool"] == "generate_image"
+    assert data["model"] == "gpt-image-2"
+    assert data["usage"]["output_tokens"] > 0
+    assert data["cost"]["total"] > 0 and data["cost"]["estimated"] is False
+    assert data["warnings"] == []
+
+    message = text(result)
+    assert f"Saved 1 image (gpt-image-2, {data['size']}, {data['quality']}):" in message
+    assert str(saved) in message
+    assert f"Cost: ${data['cost']['total']:.4f}" in message
+    assert f"History id: {data['history_id']}" in message
+
+    [link] = links(result)
+    assert link.uri == saved.as_uri()
+    assert (link.name, link.mime_type, link.size) == (saved.name, "image/png", saved.stat().st_size)
+    assert image_blocks(result) == []
+
+    [request] = image_requests(emulator)
+    assert request["path"] == "/v1/images/generations"
+    assert request["json"] == {
+        "model": "gpt-image-2",
+        "prompt": "A lighthouse at dusk",
+        "n": 1,
+        "size": "auto",
+        "quality": "auto",
+        "output_format": "png",
+    }
+
+
+async def test_generate_sample_count_three_numbers_the_files(
+    client: Client, settings: Settings, emulator: EmulatorServer
+) -> None:
+    result = await succeeds(
+        client, "generate_image", {"prompt": "three kites", "sample_count": 3, "output_path": "kite.png"}
+    )
+
+    assert files_under(settings.output_dir) == ["kite_1.png", "kite_2.png", "kite_3.png"]
+    assert [image["path"] for image in result.structured_content["images"]] == [
+        "kite_1.png",
+        "kite_2.png",
+        "kite_3.png",
+    ]
+    assert [link.uri for link in links(result)] == [(settings.output_dir / f"kite_{i}.png").as_uri() for i in (1, 2, 3)]
+    assert "Saved 3 images" in text(result)
+    [request] = image_requests(emulator)
+    assert request["json"]["n"] == 3
+
+
+async def test_generate_jpeg_corrects_the_extension_and_sends_the_compression(
+    client: Client, settings: Settings, emulator: EmulatorServer
+) -> None:
+    args = {"prompt": "a red door", "output_path": "shot.png", "output_format": "jpeg", "output_compression": 70}
+    result = await succeeds(client, "generate_image", args)
+
+    assert files_under(settings.output_dir) == ["shot.jpg"]
+    saved = settings.output_dir / "shot.jpg"
+    assert saved.read_bytes()[:3] == b"\xff\xd8\xff"
+    with Image.open(saved) as picture:
+        assert picture.format == "JPEG"
+    [image] = result.structured_content["images"]
+    assert (image["path"], image["format"], image["mime_type"]) == ("shot.jpg", "jpeg", "image/jpeg")
+    [request] = image_requests(emulator)
+    assert request["json"]["output_format"] == "jpeg"
+    assert request["json"]["output_compression"] == 70
+
+
+async def test_generate_webp(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+    result = await succeeds(
+        client, "generate_image", {"prompt": "a blue bird", "output_path": "bird", "output_format": "webp"}
+    )
+
+    assert files_under(settings.output_dir) == ["bird.webp"]
+    with Image.open(settings.output_dir / "bird.webp") as picture:
+        assert picture.format == "WEBP"
+    assert result.structured_content["images"][0]["mime_type"] == "image/webp"
+    [request] = image_requests(emulator)
+    assert request["json"]["output_format"] == "webp"
+    assert "output_compression" not in request["json"]
+
+
+async def test_generate_transparent_background(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+    await succeeds(
+        client, "generate_image", {"prompt": "a sticker", "output_path": "sticker.png", "transparent_background": True}
+    )
+
+    [request] = image_requests(emulator)
+    assert request["json"]["background"] == "transparent"
+    with Image.open(settings.output_dir / "sticker.png") as picture:
+        assert picture.mode == "RGBA"
+        assert picture.getchannel("A").getextrema()[0] == 0  # some pixels are fully transparent
+
+
+async def test_generate_moderation_low_is_sent(client: Client, emulator: EmulatorServer) -> None:
+    await succeeds(client, "generate_image", {"prompt": "a knight", "moderation": "low"})
+
+    [request] = image_requests(emulator)
+    assert request["json"]["moderation"] == "low"
+
+
+async def test_generate_custom_size(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+    result = await succeeds(
+        client, "generate_image", {"prompt": "a wide valley", "size": "2048x1152", "quality": "low"}
+    )
+
+    [image] = result.structured_content["images"]
+    assert (image["width"], image["height"]) == (2048, 1152)
+    with Image.open(settings.output_dir / image["path"]) as picture:
+        assert picture.size == (2048, 1152)
+    [request] = image_requests(emulator)
+    assert (request["json"]["size"], request["json"]["quality"]) == ("2048x1152", "low")
+
+
+async def test_include_thumbnail_adds_a_small_jpeg(client: Client, settings: Settings) -> None:
+    result = await succeeds(client, "generate_image", {"prompt": "a fox", "include_thumbnail": True})
+
+    [thumbnail] = image_blocks(result)
+    assert thumbnail.mime_type == "image/jpeg"
+    picture = decode_image(base64.b64decode(thumbnail.data))
+    assert picture.format == "JPEG"
+    assert max(picture.size) <= 128
+    assert len(files_under(settings.output_dir)) == 1
+
+
+async def test_return_base64_returns_the_saved_bytes(client: Client, settings: Settings) -> None:
+    result = await succeeds(
+        client, "generate_image", {"prompt": "a fox", "output_path": "fox.png", "return_base64": True}
+    )
+
+    [inline] = image_blocks(result)
+    assert inline.mime_type == "image/png"
+    assert base64.b64decode(inline.data) == (settings.output_dir / "fox.png").read_bytes()
+
+
+@pytest.mark.settings(max_base64_bytes=1000)
+async def test_return_base64_over_the_cap_keeps_the_files_and_explains(client: Client, settings: Settings) -> None:
+    result = await succeeds(
+        client, "generate_image", {"prompt": "a fox", "output_path": "fox.png", "return_base64": True}
+    )
+
+    assert image_blocks(result) == []
+    message = text(result)
+    assert "return_base64 refused" in message
+    assert "cap (OPENAI_IMAGE_MAX_BASE64_BYTES" in message
+    assert "The files are saved" in message
+    assert files_under(settings.output_dir) == ["fox.png"]
+    assert [link.uri for link in links(result)] == [(settings.output_dir / "fox.png").as_uri()]
+    assert any("return_base64 refused" in warning for warning in result.structured_content["warnings"])
+
+
+async def test_saved_file_carries_metadata_that_verifies(client: Client) -> None:
+    result = await succeeds(client, "generate_image", {"prompt": "a quiet harbour", "output_path": "harbour.png"})
+
+    check = await succeeds(client, "get_metadata_from_image", {"image_path": "harbour.png"})
+    assert check.structured_content["status"] == "verified"
+    assert check.structured_content["history_id"] == result.structured_content["history_id"]
+    assert check.structured_content["metadata"]["MCP-Prompt"] == "a quiet harbour"
+    assert text(check).startswith("verified: ")
+
+
+async def test_an_existing_file_is_never_overwritten(client: Client, settings: Settings) -> None:
+    first = await succeeds(client, "generate_image", {"prompt": "first", "output_path": "x.png"})
+    original = (settings.output_dir / "x.png").read_bytes()
+    second = await succeeds(client, "generate_image", {"prompt": "second", "output_path": "x.png"})
+
+    assert files_under(settings.output_dir) == ["x-2.png", "x.png"]
+    assert first.structured_content["images"][0]["path"] == "x.png"
+    assert second.structured_content["images"][0]["path"] == "x-2.png"
+    assert (settings.output_dir / "x.png").read_bytes() == original
+    assert str(settings.output_dir / "x-2.png") in text(second)
+
+
+async def test_concurrent_calls_with_one_output_path_get_distinct_files(
+    client: Client, settings: Settings, emulator: EmulatorServer
+) -> None:
+    paths: list[str] = []
+
+    async def one() -> None:
+        result = await succeeds(client, "generate_image", {"prompt": "a crowd", "output_path": "same.png"})
+        paths.extend(image["path"] for image in result.structured_content["images"])
+
+    async with anyio.create_task_group() as group:
+        for _ in range(8):
+            group.start_soon(one)
+
+    expected = ["same.png"] + [f"same-{index}.png" for index in range(2, 9)]
+    assert sorted(paths) == sorted(expected)
+    assert files_under(settings.output_dir) == sorted(expected)
+    assert len(image_requests(emulator)) == 8
+    assert await history_total(client) == 8
+
+
+# --- refused before anything is sent ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "phrases"),
+    [
+        pytest.param({"sample_count": 0}, ["sample_count", "greater than or equal to 1", "(got 0)"], id="n-0"),
+        pytest.param({"sample_count": 11}, ["sample_count", "less than or equal to 10", "(got 11)"], id="n-11"),
+        pytest.param(
+            {"transparent_background": True, "output_format": "jpeg"},
+            ["transparent_background needs output_format 'png' or 'webp'", "JPEG has no alpha channel"],
+            id="transparent-jpeg",
+        ),
+        pytest.param(
+            {"output_compression": 80},
+            ["output_compression applies to jpeg and webp only", "drop it for png"],
+            id="compression-png",
+        ),
+        pytest.param(
+            {"size": "1000x1000"},
+            ["size '1000x1000' is not valid for gpt-image-2", "multiples of 16"],
+            id="size-not-multiple-of-16",
+        ),
+        pytest.param(
+            {"size": "4096x4096"},
+            ["size '4096x4096' is not valid for gpt-image-2", "longest edge may be at most 3840"],
+            id="size-too-large",
+        ),
+        pytest.param({"size": "abc"}, ["size 'abc' is not 'auto' or WIDTHxHEIGHT", "'1024x1024'"], id="size-abc"),
+        pytest.param(
+            {"quality": "xhigh"},
+            ["quality 'xhigh' is not available for gpt-image-2", "use one of: auto, low, medium, high"],
+            id="quality-xhigh",
+        ),
+        pytest.param(
+            {"model": "gpt-image-1"},
+            ["Model 'gpt-image-1' was shut down by OpenAI on 2026-10-23", "use gpt-image-2.5-sunburst instead"],
+            id="gpt-image-1",
+        ),
+        pytest.param(
+            {"model": "dall-e-3"},
+            ["Model 'dall-e-3' was shut down by OpenAI", "use gpt-image-2 instead"],
+            id="dall-e-3",
+        ),
+        pytest.param({"prompt": ""}, ["prompt", "at least 1 character"], id="prompt-empty"),
+        pytest.param({"prompt": "x" * 32_001}, ["prompt", "at most 32000 characters"], id="prompt-too-long"),
+        pytest.param(
+            {"output_path": "../escape.png"},
+            ["output_path '../escape.png' contains '..'", "may not leave the allowed folder"],
+            id="path-dotdot",
+        ),
+        pytest.param(
+            {"output_path": "/etc/escape.png"},
+            ["output_path '/etc/escape.png' is outside the allowed folder"],
+            id="path-absolute-outside",
+        ),
+        pytest.param({"output_path": "bad\x00name.png"}, ["output_path contains a NUL byte"], id="path-nul"),
+        pytest.param(
+            {"output_path": "C:\\images\\x.png"},
+            ["is a Windows drive or network path", "give a path relative to it"],
+            id="path-windows-drive",
+        ),
+    ],
+)
+async def test_bad_generate_input_is_refused_before_any_request(
+    client: Client, settings: Settings, emulator: EmulatorServer, args: dict[str, Any], phrases: list[str]
+) -> None:
+    message = await refused(client, "generate_image", {"prompt": "a cat"} | args)
+
+    for phrase in phrases:
+        assert phrase in message
+    assert image_requests(emulator) == []
+    assert files_under(settings.output_dir) == []
+    assert await history_total(client) == 0
+
+
+async def test_absolute_output_path_inside_the_output_folder_is_accepted(client: Client, settings: Settings) -> None:
+    target = settings.output_dir / "abs" / "inside.png"
+    result = await succeeds(client, "generate_image", {"prompt": "a cat", "output_path": str(target)})
+
+    assert result.structured_content["images"][0]["path"] == "abs/inside.png"
+    assert files_under(settings.output_dir) == ["abs/inside.png"]
+
+
+async def test_a_fixed_size_model_lists_its_sizes(
+    client: Client, emulator: EmulatorServer, before_sunset: dt.datetime
+) -> None:
+    message = await refused(
+        client, "generate_image", {"prompt": "a cat", "model": "gpt-image-1.5", "size": "2048x2048"}
+    )
+
+    assert message == (
+        "size '2048x2048' is not available for gpt-image-1.5; use one of: auto, 1024x1024, 1536x1024, 1024x1536."
+    )
+    assert image_requests(emulator) == []
+
+
+async def test_unknown_model_is_passed_through_and_the_api_answer_is_explained(
+    client: Client, settings: Settings, emulator: EmulatorServer
+) -> None:
+    message = await refused(client, "generate_image", {"prompt": "a cat", "model": "gpt-image-9"})
+
+    assert "OpenAI does not know the model 'gpt-image-9' or this key has no access to it" in message
+    [request] = image_requests(emulator)
+    assert request["json"]["model"] == "gpt-image-9"
+    assert request["status"] == 404
+    assert files_under(settings.output_dir) == []
+
+
+async def test_unknown_model_that_works_upstream_warns_and_has_no_cost(
+    client: Client, settings: Settings, emulator: EmulatorServer
+) -> None:
+    emulator.inject(200, body={"created": 1, "data": [{"b64_json": b64(png_bytes(64, 64))}]})
+
+    result = await succeeds(
+        client, "generate_image", {"prompt": "a cat", "model": "gpt-image-9", "output_path": "n.png"}
+    )
+
+    message = text(result)
+    assert "Note: Model 'gpt-image-9' is not in this server's catalog; it is passed to OpenAI as is" in message
+    assert "Known models: gpt-image-2," in message
+    assert "Cost:" not in message
+    assert result.structured_content["cost"] is None
+    assert files_under(settings.output_dir) == ["n.png"]
+
+
+# --- edit_image / transform_image ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool", ["edit_image", "transform_image"])
+async def test_reference_image_from_the_input_folder(
+    client: Client, settings: Settings, emulator: EmulatorServer, write_input: Callable[..., Path], tool: str
+) -> None:
+    reference = write_input("ref.png")
+
+    result = await succeeds(
+        client, tool, {"prompt": "as a watercolour", "reference_image_path": "ref.png", "output_path": "w.png"}
+    )
+
+    [request] = image_requests(emulator)
+    assert request["path"] == "/v1/images/edits"
+    assert request["files"] == [
+        {"name": "image", "filename": "image.png", "content_type": "image/png", "size": reference.stat().st_size}
+    ]
+    assert request["fields"]["prompt"] == "as a watercolour"
+    assert request["fields"]["model"] == "gpt-image-2"
+    assert result.structured_content["tool"] == tool
+    assert "w.png" in files_under(settings.output_dir)
+    assert result.structured_content["usage"]["input_image_tokens"] > 0
+    detail = await succeeds(client, "get_history_by_uuid", {"uuid": result.structured_content["history_id"]})
+    assert detail.structured_content["parameters"]["reference_images"] == ["ref.png"]
+
+
+@pytest.mark.parametrize("prefix", ["", "data:image/png;base64,"], ids=["plain", "data-url"])
+@pytest.mark.parametrize("tool", ["edit_image", "transform_image"])
+async def test_reference_image_as_base64(
+    client: Client, settings: Settings, emulator: EmulatorServer, tool: str, prefix: str
+) -> None:
+    reference = png_bytes(128, 128)
+
+    result = await succeeds(client, tool, {"prompt": "in pencil", "reference_image_base64": prefix + b64(reference)})
+
+    [request] = image_requests(emulator)
+    assert [(f["name"], f["size"]) for f in request["files"]] == [("image", len(reference))]
+    assert len(files_under(settings.output_dir)) == 1
+    detail = await succeeds(client, "get_history_by_uuid", {"uuid": result.structured_content["history_id"]})
+    assert detail.structured_content["parameters"]["reference_images"] == ["reference_image_base64"]
+    assert "reference_image_base64" not in detail.structured_content["parameters"]  # no image bytes in history
+
+
+async def test_several_references_are_sent_as_repeated_image_parts(
+    client: Client, emulator: EmulatorServer, write_input: Callable[..., Path]
+) -> None:
+    write_input("a.png")
+    write_input("b.png", 200, 300)
+    third = png_bytes(64, 64)
+
+    await succeeds(
+        client,
+        "edit_image",
+        {"prompt": "combine them", "reference_image_path": ["a.png", "b.png"], "reference_image_base64": [b64(third)]},
+    )
+
+    [request] = image_requests(emulator)
+    assert [part["name"] for part in request["files"]] == ["image[]", "image[]", "image[]"]
+    assert request["files"][2]["size"] == len(third)
+
+
+async def test_a_mask_of_the_right_size_is_sent(
+    client: Client, emulator: EmulatorServer, write_input: Callable[..., Path]
+) -> None:
+    write_input("photo.png", 256, 256)
+    mask = write_input("mask.png", 256, 256, mode="RGBA")
+
+    result = await succeeds(
+        client,
+        "edit_image",
+        {"prompt": "add a moon", "reference_image_path": "photo.png", "mask_image_path": "mask.png"},
+    )
+
+    [request] = image_requests(emulator)
+    assert [part["name"] for part in request["files"]] == ["image", "mask"]
+    assert request["files"][1] == {
+        "name": "mask",
+        "filename": "mask.png",
+        "content_type": "image/png",
+        "size": mask.stat().st_size,
+    }
+    detail = await succeeds(client, "get_history_by_uuid", {"uuid": result.structured_content["history_id"]})
+    assert detail.structured_content["parameters"]["mask_image"] == "mask.png"
+
+
+async def test_mask_as_base64_is_sent(
+    client: Client, emulator: EmulatorServer, write_input: Callable[..., Path]
+) -> None:
+    write_input("photo.png", 256, 256)
+
+    await succeeds(
+        client,
+        "edit_image",
+        {
+            "prompt": "add a moon",
+            "reference_image_path": "photo.png",
+            "mask_image_base64": b64(png_bytes(256, 256, "RGBA")),
+        },
+    )
+
+    [request] = image_requests(emulator)
+    assert [part["name"] for part in request["files"]] == ["image", "mask"]
+
+
+async def test_bad_edit_input_is_refused_before_any_request(
+    client: Client, settings: Settings, emulator: EmulatorServer, write_input: Callable[..., Path]
+) -> None:
+    write_input("photo.png", 256, 256)
+    write_input("small-mask.png", 128, 128, mode="RGBA")
+    write_input("opaque-mask.png", 256, 256, mode="RGB")
+    write_input("notes.png", data=b"hello, these are notes, not an image\n")
+    before = files_under(settings.output_dir)
+    edit = {"prompt": "add a moon", "reference_image_path": "photo.png"}
+
+    cases: list[tuple[str, dict[str, Any], list[str]]] = [
+        (
+            "edit_image",
+            edit | {"mask_image_path": "small-mask.png"},
+            ["small-mask.png is 128x128 but the first reference image is 256x256", "the mask must have the same size"],
+        ),
+        (
+            "edit_image",
+            edit | {"mask_image_path": "opaque-mask.png"},
+            ["opaque-mask.png must be a PNG with an alpha channel", "it is a PNG without alpha"],
+        ),
+        (
+            "edit_image",
+            edit | {"mask_image_path": "small-mask.png", "mask_image_base64": b64(png_bytes(256, 256, "RGBA"))},
+            ["Give either mask_image_path or mask_image_base64, not both."],
+        ),
+        (
+            "transform_image",
+            {"prompt": "x", "reference_image_path": "notes.png"},
+            ["notes.png: the data is not a PNG, JPEG or WebP image"],
+        ),
+        (
+            "transform_image",
+            {"prompt": "x", "reference_image_base64": "this is not base64!"},
+            ["reference_image_base64 is not valid base64"],
+        ),
+        (
+            "transform_image",
+            {"prompt": "x", "reference_image_base64": "data:image/png,abc"},
+            ["reference_image_base64 is a data: URL without ';base64,' data."],
+        ),
+        ("edit_image", {"prompt": "x"}, ["edit_image needs a reference image", "reference_image_path"]),
+        ("transform_image", {"prompt": "x"}, ["transform_image needs a reference image"]),
+        (
+            "edit_image",
+            {"prompt": "x", "reference_image_path": "missing.png"},
+            ["'missing.png' was not found in", str(settings.input_dir)],
+        ),
+        (
+            "transform_image",
+            {"prompt": "x", "reference_image_path": "../photo.png"},
+            ["'../photo.png' contains '..'"],
+        ),
+        (
+            "edit_image",
+            edit | {"input_fidelity": "low"},
+            [
+                "input_fidelity 'low' is not available for gpt-image-2",
+                "always reads input images at high fidelity",
+                "allowed: none (omit it)",
+            ],
+        ),
+    ]
+    for tool, args, phrases in cases:
+        message = await refused(client, tool, args)
+        for phrase in phrases:
+            assert phrase in message, (args, message)
+
+    assert image_requests(emulator) == []
+    assert files_under(settings.output_dir) == before
+    assert await history_total(client) == 0
+
+
+async def test_a_reference_over_50_mb_is_refused_before_reading_it(
+    client: Client, emulator: EmulatorServer, write_input: Callable[..., Path]
+) -> None:
+    huge = write_input("huge.png", data=png_bytes(16, 16))
+    with huge.open("r+b") as handle:  # sparse: 51 MB on paper, nothing written
+        handle.truncate(51 * 1024 * 1024)
+
+    message = await refused(client, "edit_image", {"prompt": "x", "reference_image_path": "huge.png"})
+
+    assert message == "input path 'huge.png' is 51 MB; the limit is 50 MB."
+    assert image_requests(emulator) == []
+
+
+async def test_moderation_on_edit_is_not_sent_and_noted(
+    client: Client, emulator: EmulatorServer, write_input: Callable[..., Path]
+) -> None:
+    write_input("photo.png")
+
+    result = await succeeds(
+        client, "edit_image", {"prompt": "x", "reference_image_path": "photo.png", "moderation": "low"}
+    )
+
+    [request] = image_requests(emulator)
+    assert "moderation" not in request["fields"]
+    note = "moderation applies to generate_image only; the edit endpoint uses its default filtering."
+    assert f"Note: {note}" in text(result)
+    assert result.structured_content["warnings"] == [note]
+
+
+async def test_input_fidelity_high_on_gpt_image_2_is_not_sent_and_noted(
+    client: Client, emulator: EmulatorServer, write_input: Callable[..., Path]
+) -> None:
+    write_input("photo.png")
+
+    result = await succeeds(
+        client, "transform_image", {"prompt": "x", "reference_image_path": "photo.png", "input_fidelity": "high"}
+    )
+
+    [request] = image_requests(emulator)
+    assert "input_fidelity" not in request["fields"]
+    assert "Note: input_fidelity not sent: gpt-image-2 always reads input images at high fidelity." in text(result)
+
+
+async def test_input_fidelity_low_on_gpt_image_1_5_is_sent_with_the_shutdown_warning(
+    client: Client, emulator: EmulatorServer, write_input: Callable[..., Path], before_sunset: dt.datetime
+) -> None:
+    write_input("photo.png")
+
+    result = await succeeds(
+        client,
+        "edit_image",
+        {"prompt": "x", "reference_image_path": "photo.png", "input_fidelity": "low", "model": "gpt-image-1.5"},
+    )
+
+    [request] = image_requests(emulator)
+    assert request["fields"]["input_fidelity"] == "low"
+    assert request["fields"]["model"] == "gpt-image-1.5"
+    assert (
+        "Note: Model 'gpt-image-1.5' shuts down on 2026-12-01; switch to gpt-image-2.6-sunburst before then."
+        in text(result)
+    )

@@ -1,0 +1,56 @@
+"""Remote-shape fixtures: one `RemoteShape` (moto + emulator + API Gateway stand-in) per test session, direct Lambda
+containers for handler-level tests, API GW v2 event builders for both protocol eras, and SDK clients over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from mcp import Client
+from remote_support import MODES, Events, mcp_client
+
+from gpt_image_mcp.entry.lambda_mcp import McpFunction
+from local_sandbox.emulator import EmulatorServer
+from local_sandbox.remote_shape import LambdaContainer, RemoteShape
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def shape() -> Iterator[RemoteShape]:
+    with RemoteShape(link_expiry_seconds=900) as running:
+        yield running
+
+
+@pytest.fixture
+def emulator(shape: RemoteShape) -> EmulatorServer:
+    shape.emulator.reset()
+    shape.emulator.set_latency(0)
+    return shape.emulator
+
+
+@pytest.fixture(scope="session")
+def container(shape: RemoteShape) -> Iterator[LambdaContainer]:
+    """A second warm container of the same function, invoked directly with events (no HTTP front)."""
+    running = LambdaContainer(McpFunction(shape.env))
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="session")
+def host(shape: RemoteShape) -> str:
+    return shape.mcp_url.split("/")[2]
+
+
+@pytest.fixture(scope="session")
+def events(shape: RemoteShape, host: str) -> Events:
+    return Events(host, shape.token)
+
+
+@pytest.fixture(params=MODES)
+async def client(request: pytest.FixtureRequest, shape: RemoteShape) -> AsyncIterator[Client]:
+    async with mcp_client(shape, shape.token, request.param) as connected:
+        yield connected

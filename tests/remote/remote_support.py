@@ -1,0 +1,78 @@
+"""Helpers shared by the remote-shape tests (kept out of conftest.py so test modules can import them)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from local_sandbox.remote_shape import RemoteShape, http_api_event
+
+MODERN = "2026-07-28"
+LEGACY = "2025-11-25"
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientInfo": {"name": "remote-tests", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+MODES = ["auto", "legacy"]
+
+
+class Events:
+    """API Gateway HTTP API v2 events for this shape's host, in both protocol eras."""
+
+    def __init__(self, host: str, token: str) -> None:
+        self.host = host
+        self.token = token
+
+    def http(
+        self,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        method: str = "POST",
+        path: str = "/mcp",
+        token: str | None = "default",
+        raw: bytes | None = None,
+    ) -> dict[str, Any]:
+        sent = {"host": self.host, "content-type": "application/json", "accept": "application/json, text/event-stream"}
+        bearer = self.token if token == "default" else token
+        if bearer is not None:
+            sent["authorization"] = f"Bearer {bearer}"
+        sent.update(headers or {})
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        return http_api_event(method, path, list(sent.items()), data)
+
+    def modern(self, method: str, params: dict[str, Any] | None = None, *, name: str | None = None, **kw: Any) -> Any:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**(params or {}), "_meta": MODERN_META}}
+        headers = {"mcp-protocol-version": MODERN, "mcp-method": method, **({"mcp-name": name} if name else {})}
+        headers.update(kw.pop("headers", {}))
+        return self.http(body, headers=headers, **kw)
+
+    def modern_call(self, tool: str, arguments: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        return self.modern("tools/call", {"name": tool, "arguments": arguments}, name=tool, **kw)  # type: ignore[no-any-return]
+
+    def legacy(self, method: str, params: dict[str, Any] | None = None, *, request_id: int | None = 1) -> Any:
+        body: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            body["params"] = params
+        if request_id is not None:
+            body["id"] = request_id
+        return self.http(body, headers={"mcp-protocol-version": LEGACY})
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    assert not response.get("isBase64Encoded"), response
+    return json.loads(response["body"])
+
+
+def http_client(token: str) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def mcp_client(shape: RemoteShape, token: str, mode: str) -> Client:
+    """The SDK client through the HTTP front, with a bearer token."""
+    return Client(streamable_http_client(shape.mcp_url, http_client=http_client(token)), mode=mode)

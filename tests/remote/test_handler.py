@@ -1,0 +1,186 @@
+"""The Lambda handler driven directly with API Gateway HTTP API v2 events (no HTTP in between)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
+from remote_support import LEGACY, MODERN, Events, body_of
+
+from gpt_image_mcp.entry import lambda_mcp
+from gpt_image_mcp.entry.lambda_mcp import McpFunction
+from local_sandbox.remote_shape import LambdaContainer, LambdaContext, RemoteShape, http_api_event
+
+
+def test_events_have_the_api_gateway_v2_shape(events: Events) -> None:
+    for event in (
+        events.modern("tools/list"),
+        events.legacy("initialize", {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t"}}),
+        events.http(method="GET"),
+        http_api_event("POST", "/mcp?a=1&a=2", [("Host", "h"), ("Cookie", "a=1; b=2")], b"\x89PNG binary"),
+    ):
+        parsed = APIGatewayProxyEventV2Model.model_validate(event)
+        assert parsed.version == "2.0"
+        assert parsed.requestContext.http.method in ("POST", "GET")
+    binary = http_api_event("POST", "/mcp?a=1&a=2", [("Host", "h"), ("Cookie", "a=1; b=2")], b"\x89PNG binary")
+    assert binary["isBase64Encoded"] and base64.b64decode(binary["body"]) == b"\x89PNG binary"
+    assert binary["cookies"] == ["a=1", "b=2"] and "cookie" not in binary["headers"]
+    assert binary["queryStringParameters"] == {"a": "1,2"}
+
+
+def test_both_eras_across_warm_invocations(container: LambdaContainer, events: Events) -> None:
+    before = container.invocations
+    discover = body_of(container.invoke(events.modern("server/discover")))
+    assert discover["result"]["resultType"] == "complete"
+    for _ in range(3):
+        listed = container.invoke(events.modern("tools/list"))
+        assert listed["statusCode"] == 200 and "mcp-session-id" not in listed["headers"]
+        names = [tool["name"] for tool in body_of(listed)["result"]["tools"]]
+        assert "generate_image" in names and "create_upload_url" in names
+        called = body_of(container.invoke(events.modern_call("list_history", {"limit": 1})))
+        assert called["result"]["resultType"] == "complete"
+        assert "structuredContent" in called["result"]
+
+    init = container.invoke(
+        events.legacy("initialize", {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t"}})
+    )
+    assert body_of(init)["result"]["protocolVersion"] == LEGACY
+    assert container.invoke(events.legacy("notifications/initialized", request_id=None))["statusCode"] == 202
+    for _ in range(3):
+        tools = body_of(container.invoke(events.legacy("tools/list", {})))
+        assert "resultType" not in tools["result"] and len(tools["result"]["tools"]) >= 8
+        called = body_of(container.invoke(events.legacy("tools/call", {"name": "list_history", "arguments": {}})))
+        assert called["result"]["isError"] is False
+    assert container.invocations - before == 15
+    function = container.function
+    assert function.asgi is not None and function.asgi.builds == 1  # one session manager for every warm call
+
+
+def test_base64_encoded_bodies_are_accepted(container: LambdaContainer, events: Events) -> None:
+    event = events.modern("tools/list")
+    event["body"] = base64.b64encode(event["body"].encode()).decode()
+    event["isBase64Encoded"] = True
+    assert container.invoke(event)["statusCode"] == 200
+
+
+def test_get_on_mcp_is_405(container: LambdaContainer, events: Events) -> None:
+    response = container.invoke(events.http(method="GET", headers={"mcp-protocol-version": MODERN}))
+    assert response["statusCode"] == 405
+    assert response["headers"]["allow"] == "POST, DELETE"
+
+
+def test_unknown_host_is_421(container: LambdaContainer, events: Events) -> None:
+    response = container.invoke(events.modern("tools/list", headers={"host": "evil.example.net"}))
+    assert response["statusCode"] == 421
+
+
+def test_foreign_origin_is_403(container: LambdaContainer, events: Events) -> None:
+    response = container.invoke(events.modern("tools/list", headers={"origin": "https://evil.example.net"}))
+    assert response["statusCode"] == 403
+
+
+@pytest.mark.parametrize("token", [None, "garbage", "gim_000000000000_" + "A" * 43, "eyJhbGciOiJSUzI1NiJ9.e30.sig"])
+def test_missing_or_bad_token_is_401_with_resource_metadata(
+    container: LambdaContainer, events: Events, host: str, token: str | None
+) -> None:
+    response = container.invoke(events.modern("tools/list", token=token))
+    assert response["statusCode"] == 401
+    challenge = response["headers"]["www-authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert f'resource_metadata="http://{host}/.well-known/oauth-protected-resource/mcp"' in challenge
+
+
+def test_protected_resource_metadata(container: LambdaContainer, events: Events, shape: RemoteShape) -> None:
+    response = container.invoke(events.http(method="GET", path="/.well-known/oauth-protected-resource/mcp", token=None))
+    assert response["statusCode"] == 200
+    metadata = body_of(response)
+    assert metadata["resource"] == shape.mcp_url
+    assert metadata["authorization_servers"] == [shape.mcp_url]  # no Cognito here: the resource URL stands in
+    assert metadata["scopes_supported"] == ["gpt-image-mcp/images"]
+    assert metadata["bearer_methods_supported"] == ["header"]
+
+
+def test_token_without_the_required_scope_is_403(
+    container: LambdaContainer, events: Events, shape: RemoteShape
+) -> None:
+    token = shape.create_key("scopeless-user", scopes=["profile"])
+    response = container.invoke(events.modern("tools/list", token=token))
+    assert response["statusCode"] == 403
+    assert 'error="insufficient_scope"' in response["headers"]["www-authenticate"]
+
+
+def test_body_over_the_limit_is_413_with_a_jsonrpc_error(shape: RemoteShape, events: Events) -> None:
+    small = LambdaContainer(McpFunction({**shape.env, "MCP_MAX_REQUEST_BYTES": "65536"}))
+    try:
+        ok = small.invoke(events.modern_call("generate_image", {"prompt": "x" * 30_000, "quality": "low"}))
+        assert ok["statusCode"] == 200
+        big = events.modern_call("edit_image", {"prompt": "x", "reference_image_base64": "A" * 70_000})
+        response = small.invoke(big)
+        assert response["statusCode"] == 413
+        error = body_of(response)
+        assert error["jsonrpc"] == "2.0" and error["id"] is None
+        assert error["error"]["code"] == -32600 and "create_upload_url" in error["error"]["message"]
+        declared = events.http(raw=b"{}", headers={"content-length": "9999999"})
+        declared["headers"]["content-length"] = "9999999"
+        assert small.invoke(declared)["statusCode"] == 413
+    finally:
+        small.close()
+
+
+def test_module_handler_builds_once_from_the_environment(
+    shape: RemoteShape, events: Events, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in shape.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(lambda_mcp, "_function", None)
+
+    def call(_: Any) -> list[int]:
+        statuses = []
+        for _ in range(3):
+            context = LambdaContext("req", deadline=1e12)
+            statuses.append(lambda_mcp.handler(events.modern("tools/list"), context)["statusCode"])
+        return statuses
+
+    runner = LambdaContainer(McpFunction(shape.env))  # only for its thread and loop
+    try:
+        assert runner._executor.submit(call, None).result(timeout=30) == [200, 200, 200]
+    finally:
+        runner.close()
+    function = lambda_mcp._function
+    assert isinstance(function, McpFunction) and function.asgi is not None and function.asgi.builds == 1
+
+
+def test_misconfiguration_is_a_500_jsonrpc_error_and_is_retried(events: Events) -> None:
+    broken = LambdaContainer(McpFunction({"IMAGES_BUCKET": "b"}))
+    try:
+        response = broken.invoke(events.modern("tools/list"))
+        assert response["statusCode"] == 500
+        assert json.loads(response["body"])["error"]["code"] == -32603
+        assert broken.invoke(events.modern("tools/list"))["statusCode"] == 500
+    finally:
+        broken.close()
+
+
+def test_image_metrics_are_flushed_per_invocation(
+    shape: RemoteShape, events: Events, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metered = LambdaContainer(McpFunction({**shape.env, "POWERTOOLS_METRICS_NAMESPACE": "GptImageMcpTest"}))
+    try:
+        capsys.readouterr()
+        response = metered.invoke(events.modern_call("generate_image", {"prompt": "metered", "quality": "low"}))
+        assert body_of(response)["result"]["isError"] is False
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+        assert len(records) == 1
+        record = records[0]
+        assert record["model"] == "gpt-image-2" and record["ImagesGenerated"] == 1 and record["EstimatedCostUSD"] > 0
+        directive = record["_aws"]["CloudWatchMetrics"][0]
+        assert directive["Namespace"] == "GptImageMcpTest" and ["model", "service"] in [
+            sorted(d) for d in directive["Dimensions"]
+        ]
+        metered.invoke(events.modern("tools/list"))
+        assert '"_aws"' not in capsys.readouterr().out  # nothing recorded, nothing flushed
+    finally:
+        metered.close()
