@@ -20,12 +20,14 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
+import logging
 import os
 import secrets
 import signal
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +37,8 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-from gpt_image_mcp.entry.lambda_mcp import McpFunction
+from gpt_image_mcp.entry.lambda_mcp import LambdaHandler, McpFunction
+from local_sandbox.aws_resources import AwsClients, AwsNames, create_resources
 from local_sandbox.emulator import EmulatorServer
 
 REGION = "us-east-1"
@@ -174,8 +177,8 @@ def response_parts(result: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]
 class LambdaContainer:
     """One warm container: every invocation runs on the same thread and event loop, one at a time."""
 
-    def __init__(self, function: McpFunction) -> None:
-        self.function = function
+    def __init__(self, handler: LambdaHandler) -> None:
+        self.handler = handler
         self.invocations = 0
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="lambda-container", initializer=self._init_thread
@@ -185,14 +188,20 @@ class LambdaContainer:
     def _init_thread() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
-    def _invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _invoke(self, event: dict[str, Any], function_timeout: float) -> dict[str, Any]:
         self.invocations += 1
-        context = LambdaContext(str(uuid.uuid4()), time.monotonic() + FUNCTION_TIMEOUT_SECONDS)
-        return self.function(event, context)
+        context = LambdaContext(str(uuid.uuid4()), time.monotonic() + function_timeout)
+        return self.handler(event, context)
 
-    def invoke(self, event: dict[str, Any], timeout: float | None = API_TIMEOUT_SECONDS) -> dict[str, Any]:
+    def invoke(
+        self,
+        event: dict[str, Any],
+        *,
+        timeout: float | None = API_TIMEOUT_SECONDS,
+        function_timeout: float = FUNCTION_TIMEOUT_SECONDS,
+    ) -> dict[str, Any]:
         """Run the handler on the container thread; raises `TimeoutError` after API Gateway's limit."""
-        return self._executor.submit(self._invoke, event).result(timeout=timeout)
+        return self._executor.submit(self._invoke, event, function_timeout).result(timeout=timeout)
 
     def close(self) -> None:
         """Stop the parked session manager and close the container's event loop."""
@@ -236,7 +245,9 @@ class _FrontHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length) if length else b""
-        event = http_api_event(self.command, self.path, list(self.headers.items()), body, source_ip=self.client_address[0])
+        event = http_api_event(
+            self.command, self.path, list(self.headers.items()), body, source_ip=self.client_address[0]
+        )
         try:
             result = self.server.container.invoke(event)
         except TimeoutError:
@@ -269,40 +280,48 @@ class RemoteShape:
     port: int = 0
     link_expiry_seconds: int = 3600
     demo_user: str = DEMO_USER
-    extra_env: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict, init=False)
+    extra_env: dict[str, str] = field(default_factory=dict, repr=False)
+    env: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     mcp_url: str = field(default="", init=False)
-    token: str = field(default="", init=False)
+    token: str = field(default="", init=False, repr=False)
     emulator: EmulatorServer = field(init=False)
+    function: McpFunction = field(init=False, repr=False)
     container: LambdaContainer = field(init=False)
-    names: Any = field(default=None, init=False)
+    names: AwsNames | None = field(default=None, init=False)
     moto_url: str = field(default="", init=False)
     _moto: Any = field(default=None, init=False)
     _front: _Front | None = field(default=None, init=False)
-    _saved_env: dict[str, str | None] = field(default_factory=dict, init=False)
+    _saved_env: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
 
     def start(self) -> Self:
         from moto.server import ThreadedMotoServer
 
         from gpt_image_mcp.aws import clients
-        from local_sandbox.aws_resources import create_resources
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: one line per AWS call
         try:
             self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
             self._moto.start()
             self.moto_url = "http://{}:{}".format(*self._moto.get_host_and_port())
             self._set_process_env({**AWS_ENV, "AWS_ENDPOINT_URL": self.moto_url})
             clients.reset_clients()
+            # moto's state is per process: start from a clean one, then make the template's resources.
+            reset = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")
+            with urllib.request.urlopen(reset, timeout=10):
+                pass
             self.names = create_resources(
-                s3=clients.s3_client(), dynamodb=clients.dynamodb_client(), sqs=clients.sqs_client()
+                AwsClients(s3=clients.s3_client(), sqs=clients.sqs_client(), dynamodb=clients.dynamodb_client())
             )
             self.emulator = EmulatorServer(self.host).start()
             self._front = _Front((self.host, self.port))
             port = self._front.server_address[1]
             self.mcp_url = f"http://{self.host}:{port}/mcp"
             self.env = self.lambda_env(port)
-            self.container = self._front.container = LambdaContainer(McpFunction(self.env))
-            threading.Thread(target=self._front.serve_forever, name="apigw-front", daemon=True).start()
+            self.function = McpFunction(self.env)
+            self.container = self._front.container = LambdaContainer(self.function)
+            threading.Thread(
+                target=self._front.serve_forever, kwargs={"poll_interval": 0.05}, name="apigw-front", daemon=True
+            ).start()
             self.token = self.create_key(self.demo_user)
         except BaseException:
             self.stop()
@@ -311,15 +330,11 @@ class RemoteShape:
 
     def lambda_env(self, port: int) -> dict[str, str]:
         """The MCP function's environment, as template.yaml sets it, pointed at the local stand-ins."""
-        names = self.names
+        assert self.names is not None, "start() first"
         hosts = f"{self.host}:{port},localhost:{port}"
         return {
             **os.environ,
-            "IMAGES_BUCKET": names.bucket,
-            "HISTORY_TABLE": names.history_table,
-            "JOBS_TABLE": names.jobs_table,
-            "API_KEYS_TABLE": names.api_keys_table,
-            "JOBS_QUEUE_URL": names.queue_url,
+            **self.names.environment(),
             "LINK_EXPIRY_SECONDS": str(self.link_expiry_seconds),
             "MCP_ALLOWED_HOSTS": hosts,
             "MCP_RESOURCE_URL": f"http://{self.host}:{port}/mcp",
@@ -336,6 +351,7 @@ class RemoteShape:
         from gpt_image_mcp.aws import clients
         from gpt_image_mcp.aws.api_keys import ApiKeyStore
 
+        assert self.names is not None, "start() first"
         plaintext, _ = ApiKeyStore(clients.dynamodb_client(), self.names.api_keys_table).create(user, list(scopes))
         return plaintext
 
@@ -414,7 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         print(f"AWS (moto):   {shape.moto_url}   OpenAI emulator: {shape.emulator.base_url}", flush=True)
-        print("Remote shape running on loopback (moto + emulator, not AWS or OpenAI); Ctrl-C stops it.", file=sys.stderr)
+        print(
+            "Remote shape running on loopback (moto + emulator, not AWS or OpenAI); Ctrl-C stops it.", file=sys.stderr
+        )
         stop.wait()
     return 0
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lint and validate template.yaml offline: cfn-lint, then `sam validate --lint`.
+# Lint and validate template.yaml offline: cfn-lint, `sam validate --lint`, then cfn-lint again on
+# the SAM-translated template (to catch circular dependencies that only exist after the transform).
 #
 # aws-sam-cli pins many of its own dependencies, so it lives in a separate virtualenv
 # (${SAM_VENV:-.venv-sam}, git-ignored) that is created once and reused; it is never a
@@ -9,6 +10,7 @@
 # Usage: infra/scripts/validate.sh            (from anywhere inside the repository)
 # Env:   SAM_VENV  path of the tools venv (default: .venv-sam at the repository root)
 #        PYTHON    interpreter used to create it (default: python3)
+#        TEMPLATE  template to check (default: template.yaml)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -40,7 +42,7 @@ echo "==> tools ready in $(elapsed "$t0") s: $versions"
 # Offline and anonymous: nothing here talks to AWS.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
 export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
-export SAM_CLI_TELEMETRY=0 SAM_CLI_CONTEXT_TELEMETRY=0
+export SAM_CLI_TELEMETRY=0
 unset AWS_PROFILE AWS_ENDPOINT_URL || true
 
 t1="$(now)"

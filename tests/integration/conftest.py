@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,19 +31,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
     marker = request.node.get_closest_marker("settings")
     return dataclasses.replace(settings, **marker.kwargs) if marker else settings
-
-
-@pytest.fixture
-async def service(service: ImageService) -> AsyncIterator[ImageService]:
-    """Close the OpenAI SDK client on the test's own event loop.
-
-    Left to the garbage collector, `AsyncOpenAI.__del__` closes its pooled connections during some later test,
-    on that test's loop, and fails it with "Event loop is closed".
-    """
-    yield service
-    sdk = service.client._client
-    if sdk is not None:
-        await sdk.close()
 
 
 @pytest.fixture

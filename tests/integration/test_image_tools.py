@@ -318,74 +318,75 @@ async def test_concurrent_calls_with_one_output_path_get_distinct_files(
 # --- refused before anything is sent ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("args", "phrases"),
-    [
-        pytest.param({"sample_count": 0}, ["sample_count", "greater than or equal to 1", "(got 0)"], id="n-0"),
-        pytest.param({"sample_count": 11}, ["sample_count", "less than or equal to 10", "(got 11)"], id="n-11"),
-        pytest.param(
-            {"transparent_background": True, "output_format": "jpeg"},
-            ["transparent_background needs output_format 'png' or 'webp'", "JPEG has no alpha channel"],
-            id="transparent-jpeg",
-        ),
-        pytest.param(
-            {"output_compression": 80},
-            ["output_compression applies to jpeg and webp only", "drop it for png"],
-            id="compression-png",
-        ),
-        pytest.param(
-            {"size": "1000x1000"},
-            ["size '1000x1000' is not valid for gpt-image-2", "multiples of 16"],
-            id="size-not-multiple-of-16",
-        ),
-        pytest.param(
-            {"size": "4096x4096"},
-            ["size '4096x4096' is not valid for gpt-image-2", "longest edge may be at most 3840"],
-            id="size-too-large",
-        ),
-        pytest.param({"size": "abc"}, ["size 'abc' is not 'auto' or WIDTHxHEIGHT", "'1024x1024'"], id="size-abc"),
-        pytest.param(
-            {"quality": "xhigh"},
-            ["quality 'xhigh' is not available for gpt-image-2", "use one of: auto, low, medium, high"],
-            id="quality-xhigh",
-        ),
-        pytest.param(
-            {"model": "gpt-image-1"},
-            ["Model 'gpt-image-1' was shut down by OpenAI on 2026-10-23", "use gpt-image-2.5-sunburst instead"],
-            id="gpt-image-1",
-        ),
-        pytest.param(
-            {"model": "dall-e-3"},
-            ["Model 'dall-e-3' was shut down by OpenAI", "use gpt-image-2 instead"],
-            id="dall-e-3",
-        ),
-        pytest.param({"prompt": ""}, ["prompt", "at least 1 character"], id="prompt-empty"),
-        pytest.param({"prompt": "x" * 32_001}, ["prompt", "at most 32000 characters"], id="prompt-too-long"),
-        pytest.param(
-            {"output_path": "../escape.png"},
-            ["output_path '../escape.png' contains '..'", "may not leave the allowed folder"],
-            id="path-dotdot",
-        ),
-        pytest.param(
-            {"output_path": "/etc/escape.png"},
-            ["output_path '/etc/escape.png' is outside the allowed folder"],
-            id="path-absolute-outside",
-        ),
-        pytest.param({"output_path": "bad\x00name.png"}, ["output_path contains a NUL byte"], id="path-nul"),
-        pytest.param(
-            {"output_path": "C:\\images\\x.png"},
-            ["is a Windows drive or network path", "give a path relative to it"],
-            id="path-windows-drive",
-        ),
-    ],
-)
-async def test_bad_generate_input_is_refused_before_any_request(
-    client: Client, settings: Settings, emulator: EmulatorServer, args: dict[str, Any], phrases: list[str]
-) -> None:
-    message = await refused(client, "generate_image", {"prompt": "a cat"} | args)
+# (arguments on top of a valid prompt, phrases the message must contain, label for a failure)
+BAD_GENERATE_INPUT: list[tuple[dict[str, Any], list[str], str]] = [
+    ({"sample_count": 0}, ["sample_count", "greater than or equal to 1", "(got 0)"], "n-0"),
+    ({"sample_count": 11}, ["sample_count", "less than or equal to 10", "(got 11)"], "n-11"),
+    (
+        {"transparent_background": True, "output_format": "jpeg"},
+        ["transparent_background needs output_format 'png' or 'webp'", "JPEG has no alpha channel"],
+        "transparent-jpeg",
+    ),
+    (
+        {"output_compression": 80},
+        ["output_compression applies to jpeg and webp only", "drop it for png"],
+        "compression-png",
+    ),
+    (
+        {"size": "1000x1000"},
+        ["size '1000x1000' is not valid for gpt-image-2", "multiples of 16"],
+        "size-not-multiple-of-16",
+    ),
+    (
+        {"size": "4096x4096"},
+        ["size '4096x4096' is not valid for gpt-image-2", "longest edge may be at most 3840"],
+        "size-too-large",
+    ),
+    ({"size": "abc"}, ["size 'abc' is not 'auto' or WIDTHxHEIGHT", "'1024x1024'"], "size-abc"),
+    (
+        {"quality": "xhigh"},
+        ["quality 'xhigh' is not available for gpt-image-2", "use one of: auto, low, medium, high"],
+        "quality-xhigh",
+    ),
+    (
+        {"model": "gpt-image-1"},
+        ["Model 'gpt-image-1' was shut down by OpenAI on 2026-10-23", "use gpt-image-2.5-sunburst instead"],
+        "gpt-image-1",
+    ),
+    (
+        {"model": "dall-e-3"},
+        ["Model 'dall-e-3' was shut down by OpenAI", "use gpt-image-2 instead"],
+        "dall-e-3",
+    ),
+    ({"prompt": ""}, ["prompt", "at least 1 character"], "prompt-empty"),
+    ({"prompt": "x" * 32_001}, ["prompt", "at most 32000 characters"], "prompt-too-long"),
+    (
+        {"output_path": "../escape.png"},
+        ["output_path '../escape.png' contains '..'", "may not leave the allowed folder"],
+        "path-dotdot",
+    ),
+    (
+        {"output_path": "/etc/escape.png"},
+        ["output_path '/etc/escape.png' is outside the allowed folder"],
+        "path-absolute-outside",
+    ),
+    ({"output_path": "bad\x00name.png"}, ["output_path contains a NUL byte"], "path-nul"),
+    (
+        {"output_path": "C:\\images\\x.png"},
+        ["is a Windows drive or network path", "give a path relative to it"],
+        "path-windows-drive",
+    ),
+]
 
-    for phrase in phrases:
-        assert phrase in message
+
+async def test_bad_generate_input_is_refused_before_any_request(
+    client: Client, settings: Settings, emulator: EmulatorServer
+) -> None:
+    for args, phrases, case in BAD_GENERATE_INPUT:
+        message = await refused(client, "generate_image", {"prompt": "a cat"} | args)
+        for phrase in phrases:
+            assert phrase in message, (case, message)
+
     assert image_requests(emulator) == []
     assert files_under(settings.output_dir) == []
     assert await history_total(client) == 0
@@ -468,19 +469,22 @@ async def test_reference_image_from_the_input_folder(
     assert detail.structured_content["parameters"]["reference_images"] == ["ref.png"]
 
 
-@pytest.mark.parametrize("prefix", ["", "data:image/png;base64,"], ids=["plain", "data-url"])
 @pytest.mark.parametrize("tool", ["edit_image", "transform_image"])
-async def test_reference_image_as_base64(
-    client: Client, settings: Settings, emulator: EmulatorServer, tool: str, prefix: str
+async def test_reference_image_as_base64_plain_or_data_url(
+    client: Client, settings: Settings, emulator: EmulatorServer, tool: str
 ) -> None:
     reference = png_bytes(128, 128)
 
-    result = await succeeds(client, tool, {"prompt": "in pencil", "reference_image_base64": prefix + b64(reference)})
+    plain = await succeeds(client, tool, {"prompt": "in pencil", "reference_image_base64": b64(reference)})
+    data_url = "data:image/png;base64," + b64(reference)
+    await succeeds(client, tool, {"prompt": "in ink", "reference_image_base64": data_url})
 
-    [request] = image_requests(emulator)
-    assert [(f["name"], f["size"]) for f in request["files"]] == [("image", len(reference))]
-    assert len(files_under(settings.output_dir)) == 1
-    detail = await succeeds(client, "get_history_by_uuid", {"uuid": result.structured_content["history_id"]})
+    assert [[(f["name"], f["size"]) for f in r["files"]] for r in image_requests(emulator)] == [
+        [("image", len(reference))],
+        [("image", len(reference))],
+    ]
+    assert len(files_under(settings.output_dir)) == 2
+    detail = await succeeds(client, "get_history_by_uuid", {"uuid": plain.structured_content["history_id"]})
     assert detail.structured_content["parameters"]["reference_images"] == ["reference_image_base64"]
     assert "reference_image_base64" not in detail.structured_content["parameters"]  # no image bytes in history
 

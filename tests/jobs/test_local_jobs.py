@@ -230,7 +230,8 @@ async def test_list_jobs_filters_and_pages(job_client: Client, jobs: JobService)
 
 
 async def all_done(jobs: JobService, ids: list[str]) -> bool:
-    return all((await jobs.status(LOCAL_USER, job_id)).status == "completed" for job_id in ids)
+    records = [await jobs.status(LOCAL_USER, job_id) for job_id in ids]
+    return all(record.status == "completed" for record in records)
 
 
 async def test_concurrency_is_bounded(

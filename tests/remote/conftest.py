@@ -14,6 +14,7 @@ from gpt_image_mcp.entry.lambda_mcp import McpFunction
 from local_sandbox.emulator import EmulatorServer
 from local_sandbox.remote_shape import LambdaContainer, RemoteShape
 
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -33,9 +34,14 @@ def emulator(shape: RemoteShape) -> EmulatorServer:
 
 
 @pytest.fixture(scope="session")
-def container(shape: RemoteShape) -> Iterator[LambdaContainer]:
-    """A second warm container of the same function, invoked directly with events (no HTTP front)."""
-    running = LambdaContainer(McpFunction(shape.env))
+def function(shape: RemoteShape) -> McpFunction:
+    """A second instance of the MCP function (another container), invoked directly with events (no HTTP front)."""
+    return McpFunction(shape.env)
+
+
+@pytest.fixture(scope="session")
+def container(function: McpFunction) -> Iterator[LambdaContainer]:
+    running = LambdaContainer(function)
     yield running
     running.close()
 

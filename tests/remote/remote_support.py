@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult, TextContent
+from PIL import Image
 
 from local_sandbox.remote_shape import RemoteShape, http_api_event
 
@@ -76,3 +79,35 @@ def http_client(token: str) -> httpx2.AsyncClient:
 def mcp_client(shape: RemoteShape, token: str, mode: str) -> Client:
     """The SDK client through the HTTP front, with a bearer token."""
     return Client(streamable_http_client(shape.mcp_url, http_client=http_client(token)), mode=mode)
+
+
+def text(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+async def succeeds(client: Client, tool: str, args: dict[str, Any]) -> CallToolResult:
+    result = await client.call_tool(tool, args)
+    assert not result.is_error, text(result)
+    return result
+
+
+async def refused(client: Client, tool: str, args: dict[str, Any]) -> str:
+    result = await client.call_tool(tool, args)
+    assert result.is_error, f"expected a refusal, got: {text(result)}"
+    return text(result)
+
+
+def png_bytes(width: int = 256, height: int = 256) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 90, 160)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def s3_object(location: str) -> bytes:
+    """The bytes stored at `s3://bucket/key` (read with boto3, not through the server)."""
+    from gpt_image_mcp.aws import clients
+
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    body = clients.s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+    data: bytes = body.read()
+    return data

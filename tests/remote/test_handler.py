@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
@@ -12,13 +11,15 @@ from remote_support import LEGACY, MODERN, Events, body_of
 
 from gpt_image_mcp.entry import lambda_mcp
 from gpt_image_mcp.entry.lambda_mcp import McpFunction
-from local_sandbox.remote_shape import LambdaContainer, LambdaContext, RemoteShape, http_api_event
+from local_sandbox.remote_shape import LambdaContainer, RemoteShape, http_api_event
 
 
 def test_events_have_the_api_gateway_v2_shape(events: Events) -> None:
     for event in (
         events.modern("tools/list"),
-        events.legacy("initialize", {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t"}}),
+        events.legacy(
+            "initialize", {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+        ),
         events.http(method="GET"),
         http_api_event("POST", "/mcp?a=1&a=2", [("Host", "h"), ("Cookie", "a=1; b=2")], b"\x89PNG binary"),
     ):
@@ -31,7 +32,7 @@ def test_events_have_the_api_gateway_v2_shape(events: Events) -> None:
     assert binary["queryStringParameters"] == {"a": "1,2"}
 
 
-def test_both_eras_across_warm_invocations(container: LambdaContainer, events: Events) -> None:
+def test_both_eras_across_warm_invocations(container: LambdaContainer, function: McpFunction, events: Events) -> None:
     before = container.invocations
     discover = body_of(container.invoke(events.modern("server/discover")))
     assert discover["result"]["resultType"] == "complete"
@@ -45,7 +46,9 @@ def test_both_eras_across_warm_invocations(container: LambdaContainer, events: E
         assert "structuredContent" in called["result"]
 
     init = container.invoke(
-        events.legacy("initialize", {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t"}})
+        events.legacy(
+            "initialize", {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+        )
     )
     assert body_of(init)["result"]["protocolVersion"] == LEGACY
     assert container.invoke(events.legacy("notifications/initialized", request_id=None))["statusCode"] == 202
@@ -55,7 +58,6 @@ def test_both_eras_across_warm_invocations(container: LambdaContainer, events: E
         called = body_of(container.invoke(events.legacy("tools/call", {"name": "list_history", "arguments": {}})))
         assert called["result"]["isError"] is False
     assert container.invocations - before == 15
-    function = container.function
     assert function.asgi is not None and function.asgi.builds == 1  # one session manager for every warm call
 
 
@@ -136,19 +138,12 @@ def test_module_handler_builds_once_from_the_environment(
     for name, value in shape.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(lambda_mcp, "_function", None)
-
-    def call(_: Any) -> list[int]:
-        statuses = []
-        for _ in range(3):
-            context = LambdaContext("req", deadline=1e12)
-            statuses.append(lambda_mcp.handler(events.modern("tools/list"), context)["statusCode"])
-        return statuses
-
-    runner = LambdaContainer(McpFunction(shape.env))  # only for its thread and loop
+    runner = LambdaContainer(lambda_mcp.handler)  # the module's handler, on a container thread
     try:
-        assert runner._executor.submit(call, None).result(timeout=30) == [200, 200, 200]
+        statuses = [runner.invoke(events.modern("tools/list"))["statusCode"] for _ in range(3)]
     finally:
         runner.close()
+    assert statuses == [200, 200, 200]
     function = lambda_mcp._function
     assert isinstance(function, McpFunction) and function.asgi is not None and function.asgi.builds == 1
 
@@ -175,7 +170,8 @@ def test_image_metrics_are_flushed_per_invocation(
         records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
         assert len(records) == 1
         record = records[0]
-        assert record["model"] == "gpt-image-2" and record["ImagesGenerated"] == 1 and record["EstimatedCostUSD"] > 0
+        assert record["model"] == "gpt-image-2" and record["ImagesGenerated"] == [1.0]
+        assert record["EstimatedCostUSD"][0] > 0
         directive = record["_aws"]["CloudWatchMetrics"][0]
         assert directive["Namespace"] == "GptImageMcpTest" and ["model", "service"] in [
             sorted(d) for d in directive["Dimensions"]

@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import jwt
-from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.provider import AccessToken, TokenVerifier
 
 from gpt_image_mcp.aws.api_keys import API_KEY_PREFIX, ApiKeyStore
 from gpt_image_mcp.aws.config import AwsSettings
@@ -149,3 +149,9 @@ class BearerTokenVerifier:
             and claims.get("token_use") == "access"
             and claims.get("client_id") in self._client_ids
         )
+
+
+if TYPE_CHECKING:  # mypy proves that the class satisfies the SDK's protocol
+
+    def _is_token_verifier(verifier: BearerTokenVerifier) -> TokenVerifier:
+        return verifier

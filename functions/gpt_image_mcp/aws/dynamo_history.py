@@ -9,7 +9,8 @@ until `offset + limit` matches are found, and the total is counted by reading th
 (`Select=COUNT`: no items are returned, but the read capacity is the same). Each search therefore reads the whole
 partition, about 1 read unit per 4 KB (strongly consistent). Fine for personal histories of thousands of records;
 a total from a counter item would be the next step if histories grow much larger. Unlike SQLite there is no
-snapshot across the pages, so the total can be off by records added during the search.
+snapshot across the pages, so the total can be off by records added during the search. Records created in the
+same second (`created_at` has one-second precision) come back in DynamoDB's index order, not by insertion.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def from_item(item: dict[str, Any]) -> HistoryRecord:
 
 class DynamoHistoryStore:
     """History of every user in one table; each call touches only the caller's partition."""
+
+    query_page_size: int | None = None  # items read per Query request (None: DynamoDB's 1 MB pages); tests lower it
 
     def __init__(self, dynamodb_client: Any, table: str) -> None:
         self._db = dynamodb_client
@@ -101,6 +104,8 @@ class DynamoHistoryStore:
             values[":query"] = {"S": query.casefold()}
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
+        if self.query_page_size:
+            request["Limit"] = self.query_page_size
         request["ExpressionAttributeNames"] = names
         request["ExpressionAttributeValues"] = values
 

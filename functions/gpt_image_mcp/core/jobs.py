@@ -284,7 +284,7 @@ class JobService:
         def sweep() -> builtins.list[str]:
             now = self.clock()
             for record in self.store.recover(lambda r: abandoned(r, now, owner_alive), self.max_attempts):
-                log.warning("job %s was left running by %s: now %s", record.job_id, record.lease_owner, record.status)
+                log.warning("job %s was left running by a stopped worker: now %s", record.job_id, record.status)
             return self.store.pending(1000)
 
         return await anyio.to_thread.run_sync(sweep)

@@ -158,13 +158,16 @@ ARGS_BY_TOOL: dict[ImageToolName, type[ImageToolArgs]] = {
 JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
-class StartJobArgs(EditImageArgs):
-    """Arguments of start_generation_job: the tool to run plus its parameters, flat, as in the reference."""
-
+class _ToolChoice(BaseModel):
     tool_name: Annotated[
         ImageToolName,
         Field(description="Which image tool the job runs: generate_image, edit_image or transform_image."),
     ]
+
+
+class StartJobArgs(EditImageArgs, _ToolChoice):
+    """Arguments of start_generation_job: the tool to run plus its parameters, flat, as in the reference
+    (tool_name comes first in the schema: the base listed last contributes its fields first)."""
 
     def tool_args(self) -> ImageToolArgs:
         """The chosen tool's own arguments. A parameter that tool does not take is refused, not silently dropped."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
 SERVICE_DEFAULT = "gpt-image-mcp"
-ROUTED_LOGGERS = ("gpt_image_mcp", "mcp", "mangum")
+ROUTED_LOGGERS = ("gpt_image_mcp", "mcp", "mangum", "httpx2", "openai")
 IMAGE_TOOLS = frozenset({"generate_image", "edit_image", "transform_image"})
 
 
