@@ -579,7 +579,7 @@ async def test_bad_edit_input_is_refused_before_any_request(
         (
             "transform_image",
             {"prompt": "x", "reference_image_path": "notes.png"},
-            ["notes.png: the data is not a PNG, JPEG or WebP image"],
+            ["notes.png is not a PNG, JPEG or WebP image"],
         ),
         (
             "transform_image",

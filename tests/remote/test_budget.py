@@ -73,6 +73,7 @@ async def test_each_attempt_is_capped_by_the_time_left(emulator: EmulatorServer)
     with pytest.raises(UpstreamError) as raised:
         await client.run(plan)
     assert raised.value.category == "timeout" and "start_generation_job" in raised.value.message
+    assert "s left for this request" in str(raised.value)
     assert time.monotonic() - started < 1.6  # ended before the (stand-in) gateway limit, and was not retried
     budget_refuses = RequestBudget(time_left=lambda: 2.0)
     with pytest.raises(TooSlowError):

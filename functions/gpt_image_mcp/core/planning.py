@@ -82,12 +82,9 @@ def input_image(label: str, data: bytes) -> InputImage:
     """Sniff an input and enforce the API's format and size limits."""
     if len(data) > MAX_INPUT_BYTES:
         raise InvalidArgumentError(
-            f"{label} is {len(data) / 1_048_576:.1f} MB; OpenAI accepts input images up to 50 MB."
+            f"{label} is {len(data):,} bytes; OpenAI accepts input images up to 50 MB ({MAX_INPUT_BYTES:,} bytes)."
         )
-    try:
-        info = sniff(data)
-    except InvalidArgumentError as error:
-        raise InvalidArgumentError(f"{label}: {error.message}") from None
+    info = sniff(data, what=label)
     if info.format not in INPUT_FORMATS:
         raise InvalidArgumentError(f"{label} is a {info.format.upper()}; input images must be PNG, JPEG or WebP.")
     return InputImage(label=label, data=data, info=info)

@@ -21,7 +21,7 @@ import anyio.to_thread
 from gpt_image_mcp.core import metadata
 from gpt_image_mcp.core.catalog import Catalog, ModelSpec
 from gpt_image_mcp.core.config import Settings
-from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
+from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, UpstreamError
 from gpt_image_mcp.core.imageinfo import MIME_TYPES, sniff
 from gpt_image_mcp.core.planning import (
     MAX_INPUT_BYTES,
@@ -139,7 +139,13 @@ class ImageService:
         plan = plan or await self.plan(user, tool, args)
         if progress:
             await progress(0.1, f"Sending the request to OpenAI ({plan.spec.name})")
-        upstream = await self.client.run(plan, safety_identifier=safety_identifier)
+        try:
+            upstream = await self.client.run(plan, safety_identifier=safety_identifier)
+        except UpstreamError as error:
+            if not plan.spec.known:  # keep the catalog hint: the model name is the likely culprit
+                error.message = f"{error.message} {plan.warnings[0]}" if plan.warnings else error.message
+                error.args = (error.message,)
+            raise
         if before_save:
             await before_save()
         if progress:
@@ -305,8 +311,8 @@ class ImageService:
         cap = self.settings.max_base64_bytes
         if encoded > cap:
             warning = (
-                f"return_base64 refused: the image data is {encoded / 1_000_000:.1f} MB as base64, over the "
-                f"{cap / 1_000_000:.2f} MB cap (OPENAI_IMAGE_MAX_BASE64_BYTES; many clients reject results over "
+                f"return_base64 refused: the image data is {encoded:,} bytes as base64, over the "
+                f"{cap:,}-byte cap (OPENAI_IMAGE_MAX_BASE64_BYTES; many clients reject results over "
                 "1 MB). The files are saved: use their links, a smaller size, jpeg/webp, or include_thumbnail."
             )
             if warning not in outcome.result.warnings:  # a reopened job result already carries it

@@ -157,6 +157,13 @@ class ImagesClient:
                 error = translate(exc, plan.spec.name, self._base_url, timeout)
                 if error is None:
                     raise
+                if error.category == "timeout" and options:  # the caller's time budget, not OPENAI_IMAGE_TIMEOUT
+                    error.message = (
+                        f"OpenAI did not answer within the {timeout:.1f} s left for this request, so the call was "
+                        "stopped before the request's time limit. Run it as a background job with "
+                        "start_generation_job, or lower quality or size."
+                    )
+                    error.args = (error.message,)
                 delay = self._retry.delay(attempt, error.retry_after)
                 out_of_time = self._budget is not None and not self._budget.can_retry_after(delay)
                 if not error.retryable or attempt >= self._retry.max_retries or out_of_time:
@@ -290,7 +297,7 @@ def translate(exc: BaseException, model: str, base_url: str | None, timeout: flo
                 request_id=request_id,
             )
         retry_after = _retry_after(exc.response.headers)
-        wait = f"; OpenAI asked to wait {retry_after:.0f} s" if retry_after is not None else ""
+        wait = f"; OpenAI asked to wait {retry_after:.3g} s" if retry_after is not None else ""
         return UpstreamError(
             f"OpenAI rate limit reached (429){wait}. Try again shortly, lower sample_count, or queue the work "
             f"with start_generation_job. OpenAI said: {message}",

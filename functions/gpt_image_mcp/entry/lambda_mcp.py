@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from gpt_image_mcp.entry.observability import ImageMetrics, ImageResultHook, make_logger
+from gpt_image_mcp.entry.observability import ImageMetrics, ImageResultHook, make_logger, route_library_logs
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -170,6 +170,7 @@ class McpFunction:
 
         from gpt_image_mcp.entry.asgi import DEFAULT_MAX_REQUEST_BYTES, HttpGuard, OncePerLoop
 
+        route_library_logs(logger)
         limit = _int_env(self.env, "MCP_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1024, 10 * 1024 * 1024)
         server, aws = build_remote_server(self.env, self.invocation, self.metrics)
         security = TransportSecuritySettings(

@@ -32,9 +32,14 @@ def service_name(env: Mapping[str, str] = os.environ) -> str:
 
 
 def make_logger(env: Mapping[str, str] = os.environ) -> Logger:
-    """The function's JSON logger; library loggers are routed through its handler (not the root logger)."""
+    """The function's JSON logger (its own handler writes; the root's must not repeat it)."""
     logger = Logger(service=service_name(env))
-    logging.getLogger(service_name(env)).propagate = False  # its handler writes; the root's must not repeat it
+    logging.getLogger(service_name(env)).propagate = False
+    return logger
+
+
+def route_library_logs(logger: Logger) -> None:
+    """Send the package's, the SDK's and the HTTP clients' logs through `logger`'s JSON handler (process-wide)."""
     handler = logger.registered_handler
     for name in ROUTED_LOGGERS:
         routed = logging.getLogger(name)
@@ -44,7 +49,6 @@ def make_logger(env: Mapping[str, str] = os.environ) -> Logger:
             routed.setLevel(max(logger.log_level, logging.WARNING))  # the SDK is chatty at INFO
         else:
             routed.setLevel(logger.log_level)
-    return logger
 
 
 class ImageMetrics:
