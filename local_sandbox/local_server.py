@@ -11,6 +11,7 @@ from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.core.upstream import ImagesClient, RetryPolicy
 from gpt_image_mcp.server.app import build_server
 from gpt_image_mcp.server.job_tools import register_job_tools
+from gpt_image_mcp.server.tasks import TasksExtension
 from local_sandbox.fs_store import FileSystemImageStore
 from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.sqlite_history import SQLiteHistoryStore
@@ -45,6 +46,11 @@ def build_jobs(service: ImageService, settings: Settings) -> tuple[JobService, L
 def build_local_server(settings: Settings) -> MCPServer:
     service = build_service(settings)
     jobs, runner = build_jobs(service, settings)
-    server = build_server(service, current_user=lambda: LOCAL_USER, lifespan=lambda _server: runner.running(jobs))
+    server = build_server(
+        service,
+        current_user=lambda: LOCAL_USER,
+        lifespan=lambda _server: runner.running(jobs),
+        extensions=[TasksExtension(jobs, lambda: LOCAL_USER)],  # image calls as MCP tasks, for clients that ask
+    )
     register_job_tools(server, jobs, lambda: LOCAL_USER)
     return server

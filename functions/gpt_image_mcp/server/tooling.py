@@ -20,14 +20,18 @@ from gpt_image_mcp.core.errors import UserFacingError
 
 log = logging.getLogger(__name__)
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
+T = TypeVar("T")
 
 
 def error_result(message: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(text=message)], is_error=True)
 
 
-async def guarded(call: Awaitable[CallToolResult]) -> CallToolResult:
-    """Run a handler; a user-facing error becomes an is_error result with just its message."""
+async def guarded(call: Awaitable[T]) -> T | CallToolResult:
+    """Run a handler; a user-facing error becomes an is_error result with just its message.
+
+    Generic so a caller whose success is not a tool result (the tasks extension starting a job) refuses bad
+    input with exactly the result the synchronous tool would give."""
     try:
         return await call
     except UserFacingError as error:
