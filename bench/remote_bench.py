@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import statistics
@@ -118,7 +119,7 @@ def main() -> int:
                 container.invoke(tools_list)  # warm it up
                 container.invoke(generate_event)
                 for label, sample in (("tools/list", tools_list), ("generate_image", generate_event)):
-                    results.append((label, *timings(args.calls, lambda sample=sample: container.invoke(sample))))
+                    results.append((label, *timings(args.calls, functools.partial(container.invoke, sample))))
         finally:
             container.close()
         for label, p50, p95 in results:

@@ -56,7 +56,11 @@ class LocalJobRunner:
         self._queued: set[str] = set()  # queued or running here: a sweep does not queue them twice
         self._active = False
 
-    async def submit(self, job_id: str) -> None:
+    async def submit(self, user: str, job_id: str) -> None:
+        """`JobQueue.submit`: the local store finds a job by its id alone, so the user is not needed here."""
+        self._enqueue(job_id)
+
+    def _enqueue(self, job_id: str) -> None:
         if job_id not in self._queued:
             self._queued.add(job_id)
             self._send.send_nowait(job_id)
@@ -105,7 +109,7 @@ class LocalJobRunner:
         while True:
             try:
                 for job_id in await jobs.recover(self.owner_alive):
-                    await self.submit(job_id)
+                    self._enqueue(job_id)
             except Exception:
                 log.exception("job sweep failed; retrying in %s s", self.sweep_seconds)
             await anyio.sleep(self.sweep_seconds)

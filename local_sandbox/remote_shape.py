@@ -20,6 +20,7 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -48,6 +49,7 @@ FUNCTION_NAME = "gpt-image-mcp-mcp"
 FUNCTION_TIMEOUT_SECONDS = 29.0  # template.yaml, McpFunction.Timeout
 API_TIMEOUT_SECONDS = 30.0  # API Gateway's integration timeout
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API payload limit
+LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024  # synchronous invocation response limit
 DEMO_USER = "demo-user"
 REQUIRED_SCOPE = "gpt-image-mcp/images"
 EMULATOR_KEY = "sk-emulator-remote-shape"
@@ -254,6 +256,10 @@ class _FrontHandler(BaseHTTPRequestHandler):
             self._send(503, [("content-type", "application/json")], b'{"message":"Service Unavailable"}')
             return
         except Exception:
+            self._send(500, [("content-type", "application/json")], b'{"message":"Internal Server Error"}')
+            return
+        if len(json.dumps(result, default=str)) > LAMBDA_RESPONSE_BYTES:  # Lambda fails the invocation itself
+            print(f"Lambda response over {LAMBDA_RESPONSE_BYTES:,} bytes: answered 500", file=sys.stderr)
             self._send(500, [("content-type", "application/json")], b'{"message":"Internal Server Error"}')
             return
         status, headers, payload = response_parts(result)

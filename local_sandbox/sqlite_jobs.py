@@ -173,10 +173,16 @@ class SQLiteJobStore:
         message = "Cancelled while running; the request was stopped and nothing was saved"
         return self._finish("status = 'cancelled', message = ?", (message,), job_id, owner)
 
-    def release(self, job_id: str, owner: str) -> bool:
-        message = f"{WAITING} (the server stopped while it ran; it resumes when the server starts)"
+    def release(self, job_id: str, owner: str, reason: str | None = None) -> bool:
+        if reason is None:
+            message = f"{WAITING} (the server stopped while it ran; it resumes when the server starts)"
+        else:
+            message = f"{WAITING} to retry after a temporary error: {reason}"
         return self._finish(
-            "status = 'pending', attempts = MAX(attempts - 1, 0), progress = 0, message = ?", (message,), job_id, owner
+            "status = 'pending', attempts = MAX(attempts - 1, 0), progress = 0, message = ?, error = ?",
+            (message, reason),
+            job_id,
+            owner,
         )
 
     def _finish(self, assignments: str, params: tuple[Any, ...], job_id: str, owner: str) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -76,9 +78,14 @@ def http_client(token: str) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-def mcp_client(shape: RemoteShape, token: str, mode: str) -> Client:
-    """The SDK client through the HTTP front, with a bearer token."""
-    return Client(streamable_http_client(shape.mcp_url, http_client=http_client(token)), mode=mode)
+@contextlib.asynccontextmanager
+async def mcp_client(shape: RemoteShape, token: str, mode: str) -> AsyncIterator[Client]:
+    """The SDK client through the HTTP front, with a bearer token (the HTTP client is closed afterwards)."""
+    async with (
+        http_client(token) as http,
+        Client(streamable_http_client(shape.mcp_url, http_client=http), mode=mode) as client,
+    ):
+        yield client
 
 
 def text(result: CallToolResult) -> str:

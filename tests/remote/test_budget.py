@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import time
 
@@ -66,7 +67,7 @@ async def test_each_attempt_is_capped_by_the_time_left(emulator: EmulatorServer)
     client = ImagesClient.from_settings(settings, budget=budget)
     catalog = load_catalog()
     args = GenerateImageArgs(prompt="slow", quality="low")
-    spec, warnings = catalog.resolve("gpt-image-2", settings_date())
+    spec, warnings = catalog.resolve("gpt-image-2", dt.date.today())
     plan = plan_generate(args, spec, catalog, warnings)
     emulator.set_latency(5000)
     started = time.monotonic()
@@ -78,9 +79,3 @@ async def test_each_attempt_is_capped_by_the_time_left(emulator: EmulatorServer)
     budget_refuses = RequestBudget(time_left=lambda: 2.0)
     with pytest.raises(TooSlowError):
         budget_refuses.check(plan)
-
-
-def settings_date() -> object:
-    import datetime as dt
-
-    return dt.date.today()

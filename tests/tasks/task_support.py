@@ -18,6 +18,8 @@ from mcp.client import ClaimContext, ClientExtension, ResultClaim
 from gpt_image_mcp.server.tasks import TASKS_EXTENSION, TaskIdParams, UpdateTaskParams
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+POLL_MS = 50  # the test servers' poll interval: fast polling keeps the tests short
+OTHER_USER = "someone-else"
 
 
 class GetTaskRequest(types.Request[TaskIdParams, Literal["tasks/get"]]):
@@ -112,8 +114,9 @@ async def update_task(client: Client, task_id: str) -> Ack:
     return await client.session.send_request(UpdateTaskRequest(params=params), Ack)
 
 
-async def start_task(client: Client, tool: str, arguments: dict[str, Any]) -> CreateTaskResult | types.CallToolResult:
-    """The raw answer to tools/call: a task handle, or a tool result when the server answered synchronously."""
+async def start_task(client: Client, tool: str, arguments: dict[str, Any]) -> types.CallToolResult | types.Result:
+    """The raw answer to tools/call: a task handle (`CreateTaskResult`), or a tool result when the server answered
+    synchronously."""
     return await client.session.call_tool(tool, arguments, allow_claimed=True)
 
 

@@ -109,25 +109,35 @@ class DynamoHistoryStore:
         request["ExpressionAttributeNames"] = names
         request["ExpressionAttributeValues"] = values
 
-        offset, limit = max(offset, 0), max(limit, 0)
-        wanted = offset + limit
-        matched = 0
-        records: list[HistoryRecord] = []
-        start_key: dict[str, Any] | None = None
-        # 1. Items, newest first, until the page is full. Every item returned matches the filter.
-        while wanted > matched:
-            page = self._db.query(**request, **({"ExclusiveStartKey": start_key} if start_key else {}))
-            for item in page.get("Items", []):
-                if offset <= matched < wanted:
-                    records.append(from_item(item))
-                matched += 1
-            start_key = page.get("LastEvaluatedKey")
-            if start_key is None:
-                return HistoryPage(records=records, total=matched)
-        # 2. Count the rest of the partition; the page above is already counted in full.
-        while True:
-            page = self._db.query(**request, Select="COUNT", **({"ExclusiveStartKey": start_key} if start_key else {}))
-            matched += int(page.get("Count", 0))
-            start_key = page.get("LastEvaluatedKey")
-            if start_key is None:
-                return HistoryPage(records=records, total=matched)
+        items, total = query_page(self._db, request, offset=offset, limit=limit)
+        return HistoryPage(records=[from_item(item) for item in items], total=total)
+
+
+def query_page(db: Any, request: dict[str, Any], *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Items `offset` .. `offset + limit` of a Query (filters applied), and how many items match in all.
+
+    DynamoDB has no offsets: the matches before the page are read and skipped, then the rest is only counted
+    (`Select=COUNT`). Shared by the history and the job store.
+    """
+    offset, limit = max(offset, 0), max(limit, 0)
+    wanted = offset + limit
+    matched = 0
+    items: list[dict[str, Any]] = []
+    start_key: dict[str, Any] | None = None
+    # 1. Items, newest first, until the page is full. Every item returned matches the filter.
+    while wanted > matched:
+        page = db.query(**request, **({"ExclusiveStartKey": start_key} if start_key else {}))
+        for item in page.get("Items", []):
+            if offset <= matched < wanted:
+                items.append(item)
+            matched += 1
+        start_key = page.get("LastEvaluatedKey")
+        if start_key is None:
+            return items, matched
+    # 2. Count the rest of the partition; the page above is already counted in full.
+    while True:
+        page = db.query(**request, Select="COUNT", **({"ExclusiveStartKey": start_key} if start_key else {}))
+        matched += int(page.get("Count", 0))
+        start_key = page.get("LastEvaluatedKey")
+        if start_key is None:
+            return items, matched

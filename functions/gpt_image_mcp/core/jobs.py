@@ -8,6 +8,10 @@ A worker that dies stops renewing; `recover` hands its job to the next worker or
 Where the work runs is a `JobQueue`: locally an in-process worker pool, remotely a message queue whose
 consumer calls `JobService.execute`. The store is synchronous like the other stores (SQLite, boto3); the
 service calls it from worker threads.
+
+Nothing is charged twice: a job's history record has an id derived from the job id (adding it again is a
+no-op), and with an `UpstreamCache` the images OpenAI returned are kept until the job is settled, so a
+re-run after a worker died mid-save re-uses them instead of paying for a second call.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple, Protocol, get_args
+from typing import Any, NamedTuple, NoReturn, Protocol, get_args
 
 import anyio
 import anyio.to_thread
@@ -29,6 +33,7 @@ from gpt_image_mcp.core.errors import CancelledJobError, InvalidArgumentError, N
 from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolArgs, ImageToolName, JobStatus
 from gpt_image_mcp.core.results import ImageToolResult
 from gpt_image_mcp.core.service import ImageOutcome, ImageService
+from gpt_image_mcp.core.upstream import UpstreamResult
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +43,16 @@ DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_MAX_ATTEMPTS = 2  # each attempt may be billed upstream: one retry after a crash, then fail
 STALE_LEASE_SECONDS = 900.0  # an expired lease this old is taken over even if its owner still looks alive
 WAITING = "Waiting for a worker"
+_HISTORY_IDS = uuid.UUID("5d0c6f1e-8f5b-4a57-9a43-2f7c1e0b9d21")  # namespace of the history ids of jobs
 
 
 def utc_iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def job_history_id(job_id: str) -> str:
+    """The history id a job's images are recorded under: fixed per job, so a re-run cannot add a second row."""
+    return str(uuid.uuid5(_HISTORY_IDS, job_id))
 
 
 @dataclass(slots=True)
@@ -58,7 +69,7 @@ class JobRecord:
     progress: float = 0.0
     message: str = WAITING
     attempts: int = 0
-    error: str | None = None  # user-facing reason, when failed
+    error: str | None = None  # user-facing reason when failed; while pending, why the last attempt is retried
     result: dict[str, Any] | None = None  # the ImageToolResult, when completed
     history_id: str | None = None
     lease_owner: str | None = None
@@ -136,8 +147,10 @@ class JobStore(Protocol):
         """running -> cancelled after the owner stopped the work, only for the owner."""
         ...
 
-    def release(self, job_id: str, owner: str) -> bool:
-        """running -> pending when the owner shuts down cleanly; the interrupted attempt is not counted."""
+    def release(self, job_id: str, owner: str, reason: str | None = None) -> bool:
+        """running -> pending when the owner shuts down cleanly; the interrupted attempt is not counted.
+        With a `reason` (a temporary error, to be retried later) the job keeps it in `error` and `message`
+        until the next claim."""
         ...
 
     def request_cancel(self, user: str, job_id: str) -> JobRecord | None:
@@ -161,9 +174,27 @@ class JobStore(Protocol):
 
 class JobQueue(Protocol):
     """Where a new job is handed for execution (in-process pool, SQS, ...). At-least-once is enough:
-    `execute` claims the job atomically, so a duplicate delivery does nothing."""
+    `execute` claims the job atomically, so a duplicate delivery does nothing. The user goes along because
+    a store keyed by user (DynamoDB) finds the job by both."""
 
-    async def submit(self, job_id: str) -> None: ...
+    async def submit(self, user: str, job_id: str) -> None: ...
+
+
+class UpstreamCache(Protocol):
+    """The images OpenAI returned for a job, kept from right after the call until the job is settled.
+
+    A worker that dies while saving leaves them behind; the re-run loads them instead of calling (and paying)
+    again. Keyed by user and job id, like the job.
+    """
+
+    def load(self, user: str, job_id: str) -> UpstreamResult | None: ...
+
+    def save(self, user: str, job_id: str, result: UpstreamResult) -> None: ...
+
+    def discard(self, user: str, job_id: str) -> None: ...
+
+
+Requeue = Callable[[Exception], bool]  # whether an attempt's error is temporary: the job waits for a redelivery
 
 
 OwnerAlive = Callable[[str], bool | None]  # True / False when known (same host), None when only the lease can tell
@@ -209,10 +240,12 @@ class JobService:
         cancel_wait_seconds: float = 2.0,
         safety_identifier: Callable[[str], str | None] = lambda user: None,
         clock: Callable[[], float] = time.time,
+        upstream_cache: UpstreamCache | None = None,
     ) -> None:
         self.images = images
         self.store = store
         self.queue = queue
+        self.upstream_cache = upstream_cache
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
@@ -236,8 +269,32 @@ class JobService:
             updated_at=now,
         )
         await anyio.to_thread.run_sync(self.store.create, record)
-        await self.queue.submit(record.job_id)
+        try:
+            await self.queue.submit(user, record.job_id)
+        except Exception as error:
+            await self._unqueued(record, error)
         return record
+
+    async def _unqueued(self, record: JobRecord, error: Exception) -> NoReturn:
+        """The row is written but the queue refused the job: fail the row rather than leave it pending with
+        nobody to run it. Claim-then-fail is atomic against a worker: if the send did get through and a worker
+        already claimed the job, the claim here fails and the job runs normally."""
+        log.error("job %s: could not be queued", record.job_id, exc_info=error)
+        reason = (
+            f"The job could not be queued for a worker ({type(error).__name__}); nothing was run or charged. "
+            "Start it again."
+        )
+        owner = f"enqueue:{record.job_id}"
+
+        def fail_row() -> None:
+            if self.store.claim(record.job_id, owner, self.lease_seconds, self.max_attempts) is not None:
+                self.store.fail(record.job_id, owner, reason)
+
+        try:
+            await anyio.to_thread.run_sync(fail_row)
+        except Exception:
+            log.exception("job %s: could not be marked failed either", record.job_id)
+        raise UserFacingError(f"Job {record.job_id} was not started: {reason[0].lower()}{reason[1:]}") from error
 
     async def status(self, user: str, job_id: str) -> JobRecord:
         record = await anyio.to_thread.run_sync(self.store.get, user, job_id.strip())
@@ -289,9 +346,12 @@ class JobService:
 
         return await anyio.to_thread.run_sync(sweep)
 
-    async def execute(self, job_id: str, owner: str) -> JobRecord | None:
+    async def execute(self, job_id: str, owner: str, *, requeue: Requeue | None = None) -> JobRecord | None:
         """Claim the job and run it to completed, failed or cancelled. Does nothing when the job is not
-        there to take (another worker has it, it finished, it was cancelled): safe under redelivery."""
+        there to take (another worker has it, it finished, it was cancelled): safe under redelivery.
+
+        With `requeue` (a queue that redelivers), an error it calls temporary gives the job back as pending,
+        with the reason, instead of failing it; the caller then has the message delivered again."""
         claimed = await anyio.to_thread.run_sync(self.store.claim, job_id, owner, self.lease_seconds, self.max_attempts)
         if claimed is None:
             return None
@@ -303,7 +363,7 @@ class JobService:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.store.release, job_id, owner)
             raise
-        return await self._settle(claimed, owner, run)
+        return await self._settle(claimed, owner, run, requeue)
 
     async def _run(self, record: JobRecord, owner: str) -> _Run:
         """Run the image call while a watcher renews the lease and stops the call when a cancel is asked."""
@@ -320,9 +380,23 @@ class JobService:
                 raise CancelledJobError("The job was cancelled; its images were not saved.")
             run.saving = True
 
+        cache = self.upstream_cache
+
+        async def keep(result: UpstreamResult) -> None:
+            """Persist the paid-for images before saving; a failure here only loses the crash insurance."""
+            if cache is None:
+                return
+            try:
+                await anyio.to_thread.run_sync(cache.save, record.user, job_id, result)
+            except Exception:
+                log.warning("job %s: could not keep the upstream result", job_id, exc_info=True)
+
         async def work(scope: anyio.CancelScope) -> None:
             try:
                 args = _tool_args(record)
+                earlier = None if cache is None else await anyio.to_thread.run_sync(cache.load, record.user, job_id)
+                if earlier is not None:
+                    log.info("job %s: re-using the images an earlier attempt received", job_id)
                 run.outcome = await self.images.run(
                     record.user,
                     _tool_of(record),
@@ -330,6 +404,9 @@ class JobService:
                     progress=progress,
                     before_save=checkpoint,
                     safety_identifier=self.safety_identifier(record.user),
+                    history_id=job_history_id(job_id),
+                    upstream=earlier,
+                    after_upstream=keep if cache is not None else None,
                 )
             except Exception as error:
                 run.error = error
@@ -359,9 +436,10 @@ class JobService:
                 scope.cancel()  # aborts the upstream request: the task running it is cancelled
                 return
 
-    async def _settle(self, record: JobRecord, owner: str, run: _Run) -> JobRecord | None:
+    async def _settle(self, record: JobRecord, owner: str, run: _Run, requeue: Requeue | None) -> JobRecord | None:
         """Write how the attempt ended, conditionally: a lost lease means another worker owns the job now."""
         job_id, store, error = record.job_id, self.store, run.error
+        final = True
         if run.outcome is not None:
             result = run.outcome.result
             done = await anyio.to_thread.run_sync(
@@ -372,6 +450,11 @@ class JobService:
             return None
         elif run.stop == "cancel" or isinstance(error, CancelledJobError):
             done = await anyio.to_thread.run_sync(store.mark_cancelled, job_id, owner)
+        elif error is not None and requeue is not None and requeue(error):
+            reason = error.message if isinstance(error, UserFacingError) else f"a temporary error ({type(error).__name__})"
+            log.warning("job %s: temporary failure, to be retried: %s", job_id, reason)
+            done = await anyio.to_thread.run_sync(store.release, job_id, owner, reason)
+            final = False
         elif isinstance(error, UserFacingError):
             done = await anyio.to_thread.run_sync(store.fail, job_id, owner, error.message)
         elif isinstance(error, ValidationError):
@@ -383,7 +466,17 @@ class JobService:
             done = await anyio.to_thread.run_sync(store.fail, job_id, owner, reason)
         if not done:
             log.warning("job %s: %s no longer held it when the attempt ended", job_id, owner)
+        elif final and self.upstream_cache is not None:
+            await anyio.to_thread.run_sync(self._discard, record.user, job_id)
         return await anyio.to_thread.run_sync(store.get, record.user, job_id)
+
+    def _discard(self, user: str, job_id: str) -> None:
+        """Drop a settled job's kept upstream result; storage hygiene only, so errors are just logged."""
+        assert self.upstream_cache is not None
+        try:
+            self.upstream_cache.discard(user, job_id)
+        except Exception:
+            log.info("job %s: the kept upstream result was not removed", job_id, exc_info=True)
 
 
 def _tool_of(record: JobRecord) -> ImageToolName:

@@ -135,26 +135,43 @@ class ImageService:
         before_save: Checkpoint | None = None,
         safety_identifier: str | None = None,
         plan: ImagePlan | None = None,
+        history_id: str | None = None,
+        upstream: UpstreamResult | None = None,
+        after_upstream: Callable[[UpstreamResult], Awaitable[None]] | None = None,
     ) -> ImageOutcome:
+        """Plan, call OpenAI, save. A job passes a fixed `history_id` (a re-run adds no second record), the
+        `upstream` result an earlier attempt already paid for (nothing is sent then), and `after_upstream` to
+        keep a fresh result before anything is saved."""
         plan = plan or await self.plan(user, tool, args)
-        if progress:
-            await progress(0.1, f"Sending the request to OpenAI ({plan.spec.name})")
-        try:
-            upstream = await self.client.run(plan, safety_identifier=safety_identifier)
-        except UpstreamError as error:
-            if not plan.spec.known:  # keep the catalog hint: the model name is the likely culprit
-                error.message = f"{error.message} {plan.warnings[0]}" if plan.warnings else error.message
-                error.args = (error.message,)
-            raise
+        if upstream is None:
+            if progress:
+                await progress(0.1, f"Sending the request to OpenAI ({plan.spec.name})")
+            try:
+                upstream = await self.client.run(plan, safety_identifier=safety_identifier)
+            except UpstreamError as error:
+                if not plan.spec.known:  # keep the catalog hint: the model name is the likely culprit
+                    error.message = f"{error.message} {plan.warnings[0]}" if plan.warnings else error.message
+                    error.args = (error.message,)
+                raise
+            if after_upstream:
+                await after_upstream(upstream)
         if before_save:
             await before_save()
         if progress:
             await progress(0.8, "Saving images")
-        return await self.save(user, args, plan, upstream)
+        return await self.save(user, args, plan, upstream, history_id=history_id)
 
-    async def save(self, user: str, args: ImageToolArgs, plan: ImagePlan, upstream: UpstreamResult) -> ImageOutcome:
+    async def save(
+        self,
+        user: str,
+        args: ImageToolArgs,
+        plan: ImagePlan,
+        upstream: UpstreamResult,
+        *,
+        history_id: str | None = None,
+    ) -> ImageOutcome:
         now = self.clock()
-        history_id = str(uuid.uuid4())
+        history_id = history_id or str(uuid.uuid4())
         record_hash = param_hash(plan.record)
         created = now.isoformat(timespec="seconds")
         size = str(upstream.echoed.get("size") or plan.params["size"])

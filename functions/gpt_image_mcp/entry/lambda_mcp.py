@@ -157,8 +157,7 @@ class McpFunction:
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env: Mapping[str, str] = os.environ if env is None else env
-        budget = float(_int_env(self.env, "MCP_REQUEST_BUDGET_SECONDS", int(API_BUDGET_SECONDS), 1, 900))
-        self.invocation = Invocation(budget)
+        self.invocation = Invocation()
         self.metrics = ImageMetrics(self.env)
         self.server: MCPServer | None = None
         self.asgi: OncePerLoop | None = None
@@ -172,6 +171,8 @@ class McpFunction:
 
         route_library_logs(logger)
         limit = _int_env(self.env, "MCP_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1024, 10 * 1024 * 1024)
+        budget = _int_env(self.env, "MCP_REQUEST_BUDGET_SECONDS", int(API_BUDGET_SECONDS), 5, 900)
+        self.invocation.budget_seconds = float(budget)
         server, aws = build_remote_server(self.env, self.invocation, self.metrics)
         security = TransportSecuritySettings(
             allowed_hosts=aws.allowed_hosts, allowed_origins=allowed_origins(aws.allowed_hosts, self.env)

@@ -26,7 +26,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolRequestParams, CallToolResult, RequestParams
 from mcp.types.methods import serialize_server_result
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
 from gpt_image_mcp.core.jobs import JobRecord, JobService
@@ -128,10 +128,20 @@ class TasksExtension(Extension):
     ) -> HandlerResult:
         if not self._answers_with_task(params, ctx):
             return await call_next(ctx)  # the synchronous tool, exactly as without this extension
-        started = await guarded(self._start(cast(ImageToolName, params.name), params.arguments or {}))
+        tool = cast(ImageToolName, params.name)
+        try:
+            args = ARGS_BY_TOOL[tool].model_validate(params.arguments or {})
+        except ValidationError:
+            # The synchronous tool validates with this same model before it does anything, so it refuses these
+            # arguments too, in its own words (the SDK's for a missing parameter): word for word the same result.
+            return await call_next(ctx)
+        # `JobService.start` plans before it persists: a refusal (model, size, quality, references...) raises
+        # here, becomes the synchronous tool's is_error result, and leaves no job behind. Otherwise the row is
+        # committed when it returns, so the handle's `tasks/get` resolves.
+        started = await guarded(self.jobs.start(self.current_user(), tool, args))
         if isinstance(started, CallToolResult):
-            return started  # refused before any job row was written: the synchronous tool's own is_error result
-        log.info("%s: task %s", params.name, started.job_id)
+            return started
+        log.info("%s: task %s", tool, started.job_id)
         return {"resultType": "task", **self._task(started)}
 
     def _answers_with_task(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any]) -> bool:
@@ -140,13 +150,6 @@ class TasksExtension(Extension):
             return False
         capabilities = ctx.session.client_capabilities
         return bool(capabilities and capabilities.extensions and TASKS_EXTENSION in capabilities.extensions)
-
-    async def _start(self, tool: ImageToolName, arguments: dict[str, Any]) -> JobRecord:
-        """The tool's own argument model, then `JobService.start`, which plans before it persists: bad input
-        raises here (and `guarded` turns it into the synchronous refusal) and leaves no job behind. The row is
-        committed when this returns, so the handle's `tasks/get` resolves."""
-        args = ARGS_BY_TOOL[tool].model_validate(arguments)
-        return await self.jobs.start(self.current_user(), tool, args)
 
     # -- tasks/* ------------------------------------------------------------------------------------
 
