@@ -172,7 +172,6 @@ def test_http_api_routes_reach_the_mcp_function_by_name(template: dict[str, Any]
         ("GET", "/mcp"),
         ("DELETE", "/mcp"),
         ("GET", "/.well-known/oauth-protected-resource/mcp"),
-        ("GET", "/.well-known/oauth-protected-resource"),
     }
     integrations = api["DefinitionBody"]["components"]["x-amazon-apigateway-integrations"]
     for ops in paths.values():

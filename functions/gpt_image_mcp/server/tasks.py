@@ -135,10 +135,15 @@ class TasksExtension(Extension):
             # The synchronous tool validates with this same model before it does anything, so it refuses these
             # arguments too, in its own words (the SDK's for a missing parameter): word for word the same result.
             return await call_next(ctx)
+
+        async def start() -> JobRecord:
+            # Inside `guarded`, like the synchronous handler: a caller without an identity is refused the same way.
+            return await self.jobs.start(self.current_user(), tool, args)
+
         # `JobService.start` plans before it persists: a refusal (model, size, quality, references...) raises
         # here, becomes the synchronous tool's is_error result, and leaves no job behind. Otherwise the row is
         # committed when it returns, so the handle's `tasks/get` resolves.
-        started = await guarded(self.jobs.start(self.current_user(), tool, args))
+        started = await guarded(start())
         if isinstance(started, CallToolResult):
             return started
         log.info("%s: task %s", tool, started.job_id)
