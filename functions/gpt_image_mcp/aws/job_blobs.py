@@ -101,6 +101,7 @@ class S3UpstreamCache:
 
     def __init__(self, blobs: S3JobBlobs) -> None:
         self.blobs = blobs
+        self._counts: dict[tuple[str, str], int] = {}  # images kept per job by this container: discard needs no read
 
     @staticmethod
     def _manifest(job_id: str) -> str:
@@ -121,6 +122,7 @@ class S3UpstreamCache:
             "attempts": result.attempts,
         }
         self.blobs.put(user, self._manifest(job_id), json.dumps(manifest).encode(), "application/json")
+        self._counts[(user, job_id)] = len(result.images)
 
     def load(self, user: str, job_id: str) -> UpstreamResult | None:
         raw = self.blobs.get(user, self._manifest(job_id))
@@ -139,6 +141,7 @@ class S3UpstreamCache:
                 log.warning("job %s: kept upstream image %d is missing; calling OpenAI again", job_id, index)
                 return None
             images.append(data)
+        self._counts[(user, job_id)] = count
         return UpstreamResult(
             images=images,
             usage=manifest.get("usage"),
@@ -149,11 +152,13 @@ class S3UpstreamCache:
 
     def discard(self, user: str, job_id: str) -> None:
         """The manifest goes first: a delete cut short never leaves a set that looks complete."""
-        raw = self.blobs.get(user, self._manifest(job_id))
-        if raw is None:
-            return
-        try:
-            count = int(json.loads(raw)["count"])
-        except (ValueError, KeyError, TypeError):
-            count = 0
+        count = self._counts.pop((user, job_id), None)
+        if count is None:  # kept by another container: the manifest says how many images there are
+            raw = self.blobs.get(user, self._manifest(job_id))
+            if raw is None:
+                return
+            try:
+                count = int(json.loads(raw)["count"])
+            except (ValueError, KeyError, TypeError):
+                count = 0
         self.blobs.delete(user, [self._manifest(job_id), *(self._image(job_id, index) for index in range(count))])

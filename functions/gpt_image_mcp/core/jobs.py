@@ -451,7 +451,8 @@ class JobService:
         elif run.stop == "cancel" or isinstance(error, CancelledJobError):
             done = await anyio.to_thread.run_sync(store.mark_cancelled, job_id, owner)
         elif error is not None and requeue is not None and requeue(error):
-            reason = error.message if isinstance(error, UserFacingError) else f"a temporary error ({type(error).__name__})"
+            temporary = f"a temporary error ({type(error).__name__})"
+            reason = error.message if isinstance(error, UserFacingError) else temporary
             log.warning("job %s: temporary failure, to be retried: %s", job_id, reason)
             done = await anyio.to_thread.run_sync(store.release, job_id, owner, reason)
             final = False

@@ -1,0 +1,239 @@
+"""Throughput of background jobs: the local runner vs the emulated SQS worker, against an OpenAI emulator that takes
+`--latency-ms` per image call (a stand-in for generation time).
+
+    .venv/bin/python bench/jobs_bench.py [--jobs 100] [--latency-ms 500] [--concurrency 10] [--batch-size 5]
+
+For each mode, `--jobs` jobs are started first (the time that takes is printed apart), then the workers are let go and
+the clock runs until the last job is completed. Ideal = ceil(jobs / concurrency) x latency: what perfectly packed
+waves of calls would take. Target: within 1.2 x ideal, and exactly 1.0 upstream calls per job (the emulator's log).
+
+* local: `LocalJobRunner(concurrency)` + SQLite, as the stdio server runs jobs.
+* sqs: moto's queue + `SqsDriver` (the event source) + `WorkerFunction` (the Lambda handler) + DynamoDB/S3 in
+  moto; concurrency = containers x batch size (each container runs its batch's records at once). moto runs in a
+  process of its own, as AWS is not in the worker's process.
+
+The CPU columns say where the SQS path's extra time goes: a job makes about 13 AWS calls in its critical path (get,
+claim, 2 progress updates, the upstream cache's read and 2 writes, the cancel checkpoint, the image, the history row,
+complete, cleanup, a last read), and moto spends ~55 ms of CPU per job serving them, all on one interpreter. That
+costs about 0.5 s per wave of 10 jobs whatever the latency (1.3 x ideal at 2000 ms, 2 x at 500 ms); real DynamoDB
+and S3 answer these in a few ms each, and real image calls take 10-60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from gpt_image_mcp.core.config import Settings
+from gpt_image_mcp.core.jobs import JobService
+from gpt_image_mcp.core.requests import GenerateImageArgs
+from gpt_image_mcp.entry.compose import AwsServices
+from local_sandbox.emulator import EmulatorServer
+
+USER = "bench-user"
+IMAGE_PATHS = ("/v1/images/generations", "/v1/images/edits")
+
+
+def process_cpu(pid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by this process, or by `pid` (from /proc: Linux only)."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def upstream_calls(emulator: EmulatorServer) -> int:
+    return sum(1 for entry in emulator.requests if entry["path"] in IMAGE_PATHS)
+
+
+async def start_all(jobs: JobService, count: int) -> float:
+    """Start `count` jobs, 10 at a time (as concurrent tool calls would); seconds taken."""
+    started = time.perf_counter()
+    limiter = anyio.Semaphore(10)
+
+    async def one(index: int) -> None:
+        async with limiter:
+            await jobs.start(USER, "generate_image", GenerateImageArgs(prompt=f"bench image {index}", quality="low"))
+
+    async with anyio.create_task_group() as group:
+        for index in range(count):
+            group.start_soon(one, index)
+    return time.perf_counter() - started
+
+
+def wait_completed(completed: Callable[[], int], count: int, timeout: float) -> float:
+    started = time.perf_counter()
+    while completed() < count:
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"only {completed()} of {count} jobs completed in {timeout:.0f} s")
+        time.sleep(0.05)
+    return time.perf_counter() - started
+
+
+def bench_local(emulator: EmulatorServer, count: int, concurrency: int, folder: Path) -> Result:
+    from local_sandbox.job_runner import LocalJobRunner
+    from local_sandbox.local_server import build_service
+    from local_sandbox.sqlite_jobs import SQLiteJobStore
+
+    settings = Settings(
+        openai_api_key="sk-bench",
+        openai_base_url=emulator.base_url,
+        output_dir=folder / "out",
+        input_dir=folder / "out",
+        history_db_path=folder / "state" / "history.db",
+    )
+    service = build_service(settings)
+    store = SQLiteJobStore(settings.history_db_path)
+    runner = LocalJobRunner(concurrency=concurrency)
+    jobs = JobService(service, store, runner)
+
+    async def main() -> Result:
+        enqueue = await start_all(jobs, count)
+        cpu = process_cpu()
+        async with runner.running(jobs):
+            completed = lambda: store.list(USER, status="completed", limit=1, offset=0).total  # noqa: E731
+            wall = await anyio.to_thread.run_sync(wait_completed, completed, count, 600.0)
+        used = process_cpu() - cpu
+        await service.client.aclose()
+        return Result(enqueue, wall, used, 0.0)
+
+    try:
+        return anyio.run(main)
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True)
+class Result:
+    enqueue: float  # seconds to start the jobs
+    wall: float  # seconds from letting the workers go to the last job completed
+    cpu: float  # CPU seconds of this process meanwhile (workers, driver, emulator)
+    aws_cpu: float  # CPU seconds of the moto process meanwhile
+
+
+@contextlib.contextmanager
+def moto_process() -> Iterator[tuple[str, int]]:
+    """moto's server in a process of its own (AWS is not in the worker's process either), on a free port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def aws_services(url: str) -> AwsServices:
+    """Clients of one container (each Lambda container has its own connections)."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1")
+    config = Config(max_pool_connections=20, retries={"mode": "standard", "max_attempts": 4})
+    return AwsServices(*(session.client(name, endpoint_url=url, config=config) for name in ("s3", "dynamodb", "sqs")))
+
+
+def bench_sqs(emulator: EmulatorServer, count: int, containers: int, batch_size: int) -> Result:
+    from gpt_image_mcp.aws.config import WORKER_REQUIRED
+    from gpt_image_mcp.entry.compose import aws_settings, image_service, job_service, openai_settings
+    from gpt_image_mcp.entry.lambda_worker import WorkerFunction
+    from local_sandbox.aws_resources import AwsClients, create_resources
+    from local_sandbox.sqs_driver import SqsDriver
+
+    with moto_process() as (url, moto_pid):
+        services = aws_services(url)
+        names = create_resources(AwsClients(s3=services.s3, sqs=services.sqs, dynamodb=services.dynamodb))
+        env = {
+            **names.environment(),
+            "OPENAI_API_KEY": "sk-bench",
+            "OPENAI_BASE_URL": emulator.base_url,
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+        aws = aws_settings(env, (*WORKER_REQUIRED, "JOBS_QUEUE_URL"))
+        images, _ = image_service(openai_settings(env, aws), aws, services)
+        jobs = job_service(images, aws, services, env)
+        enqueue = anyio.run(start_all, jobs, count)
+
+        worker_env = {name: value for name, value in env.items() if name != "JOBS_QUEUE_URL"}
+        driver = SqsDriver(
+            services.sqs,
+            names.queue_url,
+            lambda: WorkerFunction(worker_env, services=aws_services(url)),
+            batch_size=batch_size,
+            concurrency=containers,
+        )
+        cpu, aws_cpu = process_cpu(), process_cpu(moto_pid)
+        with driver:  # done when every message was acknowledged (no polling load on moto while it runs)
+            wall = wait_completed(lambda: driver.stats.deleted, count, timeout=600)
+            used, aws_used = process_cpu() - cpu, process_cpu(moto_pid) - aws_cpu
+        completed = jobs.store.list(USER, status="completed", limit=1, offset=0).total
+        if completed != count:
+            raise RuntimeError(f"{completed} of {count} jobs completed")
+        return Result(enqueue, wall, used, aws_used)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--latency-ms", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=10, help="jobs in flight at once (default 10)")
+    parser.add_argument("--batch-size", type=int, default=5, help="SQS batch size (template: 5)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    containers = max(1, args.concurrency // args.batch_size)
+    ideal = math.ceil(args.jobs / args.concurrency) * args.latency_ms / 1000
+
+    rows: list[tuple[str, str, Result, int]] = []
+    with EmulatorServer(latency_ms=args.latency_ms) as emulator, tempfile.TemporaryDirectory() as folder:
+        local = bench_local(emulator, args.jobs, args.concurrency, Path(folder))
+        rows.append(("local runner", f"{args.concurrency}", local, upstream_calls(emulator)))
+        emulator.reset()
+        sqs = bench_sqs(emulator, args.jobs, containers, args.batch_size)
+        rows.append(("sqs worker", f"{containers}x{args.batch_size}", sqs, upstream_calls(emulator)))
+
+    print(f"{args.jobs} jobs, emulator latency {args.latency_ms} ms, ideal {ideal:.2f} s (target <= {1.2 * ideal:.2f})")
+    print(
+        f"{'mode':<14}{'concurrency':>12}{'start s':>9}{'wall s':>8}{'x ideal':>9}{'calls/job':>11}"
+        f"{'cpu ms/job':>12}{'moto cpu ms/job':>17}"
+    )
+    for mode, concurrency, result, calls in rows:
+        print(
+            f"{mode:<14}{concurrency:>12}{result.enqueue:>9.2f}{result.wall:>8.2f}{result.wall / ideal:>9.2f}"
+            f"{calls / args.jobs:>11.2f}{result.cpu * 1000 / args.jobs:>12.1f}"
+            f"{result.aws_cpu * 1000 / args.jobs:>17.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
