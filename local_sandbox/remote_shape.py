@@ -39,8 +39,10 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from gpt_image_mcp.entry.lambda_mcp import LambdaHandler, McpFunction
+from gpt_image_mcp.entry.lambda_worker import WorkerFunction
 from local_sandbox.aws_resources import AwsClients, AwsNames, create_resources
 from local_sandbox.emulator import EmulatorServer
+from local_sandbox.sqs_driver import SqsDriver
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -287,6 +289,7 @@ class RemoteShape:
     link_expiry_seconds: int = 3600
     demo_user: str = DEMO_USER
     extra_env: dict[str, str] = field(default_factory=dict, repr=False)
+    run_worker: bool = True  # drive the SQS worker from the queue, like the event source mapping does
     env: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     mcp_url: str = field(default="", init=False)
     token: str = field(default="", init=False, repr=False)
@@ -297,6 +300,7 @@ class RemoteShape:
     moto_url: str = field(default="", init=False)
     _moto: Any = field(default=None, init=False)
     _front: _Front | None = field(default=None, init=False)
+    worker_driver: SqsDriver | None = field(default=None, init=False)
     _saved_env: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
 
     def start(self) -> Self:
@@ -325,6 +329,11 @@ class RemoteShape:
             self.env = self.lambda_env(port)
             self.function = McpFunction(self.env)
             self.container = self._front.container = LambdaContainer(self.function)
+            if self.run_worker:
+                env = self.env
+                self.worker_driver = SqsDriver(
+                    clients.sqs_client(), self.names.queue_url, lambda: WorkerFunction(env)
+                ).start()
             threading.Thread(
                 target=self._front.serve_forever, kwargs={"poll_interval": 0.05}, name="apigw-front", daemon=True
             ).start()
@@ -366,6 +375,9 @@ class RemoteShape:
         return self.container.invoke(event)
 
     def stop(self) -> None:
+        driver, self.worker_driver = self.worker_driver, None
+        if driver is not None:
+            driver.stop()
         front, self._front = self._front, None
         if front is not None:
             front.shutdown()

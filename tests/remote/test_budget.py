@@ -7,9 +7,10 @@ import datetime as dt
 import json
 import time
 
+import anyio
 import pytest
 from mcp import Client
-from remote_support import Events, body_of, png_bytes, refused, succeeds
+from remote_support import Events, body_of, png_bytes, succeeds, text
 
 from gpt_image_mcp.core.budget import RequestBudget, TooSlowError
 from gpt_image_mcp.core.catalog import load_catalog
@@ -34,12 +35,27 @@ REFERENCE = base64.b64encode(png_bytes(64, 64)).decode()
         ("edit_image", {"reference_image_base64": [REFERENCE, REFERENCE], "quality": "medium"}, "2 reference images"),
     ],
 )
-async def test_slow_calls_are_refused_before_any_upstream_call(
+async def test_slow_calls_continue_as_jobs_and_are_called_upstream_once(
     client: Client, emulator: EmulatorServer, tool: str, arguments: dict[str, object], reason: str
 ) -> None:
-    message = await refused(client, tool, {"prompt": "slow", **arguments})
-    assert reason in message and "start_generation_job" in message and "30 s" in message
-    assert emulator.requests == []
+    result = await succeeds(client, tool, {"prompt": "slow", **arguments})
+    assert result.structured_content is not None
+    job_id = result.structured_content["job_id"]
+    assert result.structured_content["status"] == "continues_as_job" and result.structured_content["images"] == []
+    message = text(result)
+    assert reason in message and "30 s" in message and job_id in message and "get_job_result" in message
+    deadline = time.monotonic() + 30
+    while True:  # the SQS worker of the remote shape runs it
+        status = await succeeds(client, "check_job_status", {"job_id": job_id})
+        assert status.structured_content is not None
+        if status.structured_content["status"] not in ("pending", "running"):
+            break
+        assert time.monotonic() < deadline, text(status)
+        await anyio.sleep(0.2)
+    assert status.structured_content["status"] == "completed", text(status)
+    final = await succeeds(client, "get_job_result", {"job_id": job_id})
+    assert final.structured_content is not None and final.structured_content["result"]["images"]
+    assert len(emulator.requests) == 1
 
 
 @pytest.mark.anyio
@@ -49,14 +65,14 @@ async def test_fast_calls_still_run(client: Client, emulator: EmulatorServer) ->
     assert len(emulator.requests) == 1
 
 
-def test_too_little_time_left_in_the_invocation_is_refused(
+def test_too_little_time_left_in_the_invocation_continues_as_a_job(
     container: LambdaContainer, events: Events, emulator: EmulatorServer
 ) -> None:
     response = container.invoke(events.modern_call("generate_image", {"prompt": "late", "quality": "low"}),
                                 function_timeout=6.0)  # fmt: skip
     result = body_of(response)["result"]
-    assert result["isError"] and "Too little" in json.dumps(result)
-    assert emulator.requests == []
+    assert not result["isError"] and result["structuredContent"]["status"] == "continues_as_job"
+    assert "too little of this request's 30 s was left" in json.dumps(result)
 
 
 @pytest.mark.anyio

@@ -29,6 +29,10 @@ class TooSlowError(UserFacingError):
 
     kind = "too_slow"
 
+    def __init__(self, message: str, *, why: str) -> None:
+        super().__init__(message)
+        self.why = why  # the short reason, for a caller that hands the call to a job instead
+
 
 @dataclass(frozen=True, slots=True)
 class RequestBudget:
@@ -66,18 +70,22 @@ class RequestBudget:
         """Raise `TooSlowError` when `plan` is known to be slow or too little time is left; else return."""
         reasons = self.reasons(plan)
         if reasons:
+            limit = f"{self.budget_seconds:.0f} s"
+            why = f"it would likely take longer than the {limit} a request may run ({'; '.join(reasons)})"
             raise TooSlowError(
                 f"This {plan.tool} call would likely take longer than the {self.budget_seconds:.0f} s a remote MCP "
                 f"request may run ({'; '.join(reasons)}), so nothing was sent and nothing was charged. Run it as a "
                 f"background job instead: start_generation_job with tool_name='{plan.tool}' and the same "
                 "parameters, then check_job_status and get_job_result. Or make it fit: quality low or medium, at "
-                f"most {self.max_pixels:,} pixels, sample_count up to {self.max_samples}, one reference image."
+                f"most {self.max_pixels:,} pixels, sample_count up to {self.max_samples}, one reference image.",
+                why=why,
             )
         left = self.attempt_timeout()
         if left is not None and left < self.min_attempt_seconds:
             raise TooSlowError(
                 f"Too little of this request's {self.budget_seconds:.0f} s remains to call OpenAI "
-                f"({left:.1f} s); try again, or use start_generation_job for a background job."
+                f"({left:.1f} s); try again, or use start_generation_job for a background job.",
+                why=f"too little of this request's {self.budget_seconds:.0f} s was left to call OpenAI",
             )
 
     def attempt_timeout(self) -> float | None:

@@ -443,7 +443,7 @@ class JobService:
         if run.outcome is not None:
             result = run.outcome.result
             done = await anyio.to_thread.run_sync(
-                store.complete, job_id, owner, result.model_dump(mode="json"), result.history_id
+                store.complete, job_id, owner, result.model_dump(mode="json"), result.history_id or ""
             )
         elif run.stop == "lease_lost":
             log.warning("job %s: %s lost its lease; another worker has it", job_id, owner)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -33,7 +35,13 @@ class CostInfo(BaseModel):
 
 
 class ImageToolResult(BaseModel):
-    history_id: str = Field(description="Id for get_history_by_uuid; also embedded in each file's metadata.")
+    status: Literal["completed", "continues_as_job"] = Field(
+        default="completed",
+        description="completed: the images are below. continues_as_job: the call would not fit this request's time "
+        "limit and runs as background job `job_id` (check_job_status, get_job_result); images is empty.",
+    )
+    job_id: str | None = Field(default=None, description="The background job, when status is continues_as_job.")
+    history_id: str | None = Field(description="Id for get_history_by_uuid; also embedded in each file's metadata.")
     tool: str
     model: str
     prompt: str

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from gpt_image_mcp.entry.compose import int_env
 from gpt_image_mcp.entry.observability import ImageMetrics, ImageResultHook, make_logger, route_library_logs
 
 if TYPE_CHECKING:
@@ -55,17 +56,6 @@ class Invocation:
         return left
 
 
-def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    from gpt_image_mcp.core.errors import ConfigurationError
-
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ConfigurationError(f"{name}={raw!r}: use a whole number from {low} to {high}.")
-    return int(raw)
-
-
 def allowed_origins(hosts: list[str], env: Mapping[str, str]) -> list[str]:
     """`https://<host>` for each allowed host (and `http://` on loopback), plus `MCP_ALLOWED_ORIGINS`."""
     origins = [f"https://{host}" for host in hosts]
@@ -74,57 +64,36 @@ def allowed_origins(hosts: list[str], env: Mapping[str, str]) -> list[str]:
     return origins
 
 
-def _aws_settings(env: Mapping[str, str]) -> AwsSettings:
-    """`AwsSettings`, where local emulation may give the OpenAI key and the request-state key directly."""
-    from gpt_image_mcp.aws.config import MCP_REQUIRED, AwsSettings
-
-    direct = {"OPENAI_API_KEY_SECRET_ARN": "OPENAI_API_KEY", "MCP_REQUEST_STATE_SECRET_ARN": "MCP_REQUEST_STATE_KEY"}
-    required = [name for name in MCP_REQUIRED if not (name in direct and (env.get(direct[name]) or "").strip())]
-    return AwsSettings.from_env(env, required=required)
-
-
 def build_remote_server(
     env: Mapping[str, str], invocation: Invocation, metrics: ImageMetrics
 ) -> tuple[MCPServer, AwsSettings]:
     """The MCP server of the remote mode, with every collaborator built from `env`."""
-    from dataclasses import replace
-
     from mcp.server.auth.middleware.auth_context import get_access_token
     from mcp.server.auth.settings import AuthSettings
     from mcp.server.request_state import RequestStateSecurity
 
-    from gpt_image_mcp.aws import clients
     from gpt_image_mcp.aws.api_keys import ApiKeyStore
     from gpt_image_mcp.aws.auth import BearerTokenVerifier, safety_identifier, user_from_subject
-    from gpt_image_mcp.aws.dynamo_history import DynamoHistoryStore
-    from gpt_image_mcp.aws.s3_store import S3ImageStore
+    from gpt_image_mcp.aws.config import MCP_REQUIRED
     from gpt_image_mcp.aws.secrets import get_secret
     from gpt_image_mcp.core.budget import RequestBudget
-    from gpt_image_mcp.core.catalog import load_catalog
-    from gpt_image_mcp.core.config import Settings
     from gpt_image_mcp.core.errors import UserFacingError
-    from gpt_image_mcp.core.service import ImageService
-    from gpt_image_mcp.core.upstream import ImagesClient
+    from gpt_image_mcp.entry.compose import AwsServices, aws_settings, image_service, job_service, openai_settings
     from gpt_image_mcp.server.app import build_server
+    from gpt_image_mcp.server.job_tools import register_job_tools
     from gpt_image_mcp.server.remote_tools import register_remote_tools
+    from gpt_image_mcp.server.tasks import TasksExtension
 
-    aws = _aws_settings(env)
-    settings = Settings.from_env(env)
-    if settings.openai_api_key is None:
-        settings = replace(settings, openai_api_key=get_secret(aws.openai_secret_arn))
+    aws = aws_settings(env, MCP_REQUIRED)
+    settings = openai_settings(env, aws)
     state_key = (env.get("MCP_REQUEST_STATE_KEY") or "").strip() or get_secret(
         aws.request_state_secret_arn, field="MCP_REQUEST_STATE_KEY"
     )
     budget = RequestBudget(time_left=invocation.seconds_left, budget_seconds=invocation.budget_seconds)
-    store = S3ImageStore(clients.s3_client(), aws.bucket, aws.link_expiry_seconds)
-    service = ImageService(
-        settings=settings,
-        catalog=load_catalog(),
-        client=ImagesClient.from_settings(settings, budget=budget),
-        images=store,
-        history=DynamoHistoryStore(clients.dynamodb_client(), aws.history_table),
-    )
-    api_keys = ApiKeyStore(clients.dynamodb_client(), aws.api_keys_table) if aws.api_keys_table else None
+    services = AwsServices.default()
+    service, store = image_service(settings, aws, services, budget=budget)
+    jobs = job_service(service, aws, services, env)  # starts jobs (DynamoDB row + SQS); the worker runs them
+    api_keys = ApiKeyStore(services.dynamodb, aws.api_keys_table) if aws.api_keys_table else None
 
     def current_user() -> str:
         token = get_access_token()
@@ -147,7 +116,10 @@ def build_remote_server(
         subscriptions=False,
         request_state_security=RequestStateSecurity(keys=[state_key]),
         middleware=[ImageResultHook(metrics, logger)],
+        extensions=[TasksExtension(jobs, current_user, poll_interval_ms=2000)],
+        handoff=jobs,  # a call that cannot finish within API Gateway's 30 s continues as a job
     )
+    register_job_tools(server, jobs, current_user)
     register_remote_tools(server, store, current_user)
     return server, aws
 
@@ -170,8 +142,8 @@ class McpFunction:
         from gpt_image_mcp.entry.asgi import DEFAULT_MAX_REQUEST_BYTES, HttpGuard, OncePerLoop
 
         route_library_logs(logger)
-        limit = _int_env(self.env, "MCP_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1024, 10 * 1024 * 1024)
-        budget = _int_env(self.env, "MCP_REQUEST_BUDGET_SECONDS", int(API_BUDGET_SECONDS), 5, 900)
+        limit = int_env(self.env, "MCP_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1024, 10 * 1024 * 1024)
+        budget = int_env(self.env, "MCP_REQUEST_BUDGET_SECONDS", int(API_BUDGET_SECONDS), 5, 900)
         self.invocation.budget_seconds = float(budget)
         server, aws = build_remote_server(self.env, self.invocation, self.metrics)
         security = TransportSecuritySettings(

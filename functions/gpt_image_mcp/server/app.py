@@ -17,6 +17,8 @@ from mcp.server.mcpserver import Context, Extension, MCPServer
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent, ToolAnnotations
 
 from gpt_image_mcp import __version__
+from gpt_image_mcp.core.budget import TooSlowError
+from gpt_image_mcp.core.jobs import JobRecord, JobService
 from gpt_image_mcp.core.planning import ToolName
 from gpt_image_mcp.core.requests import (
     EditImageArgs,
@@ -95,6 +97,29 @@ def image_result(outcome: ImageOutcome) -> CallToolResult:
     return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
 
+def handoff_result(record: JobRecord, args: ImageToolArgs, reason: TooSlowError) -> CallToolResult:
+    """The answer of a call that continues as a background job: which job, why, and how to follow it."""
+    text = (
+        f"This {record.tool_name} call continues as background job {record.job_id}: {reason.why}. Nothing is lost and "
+        f"it is charged once. Follow it with check_job_status, then get_job_result (job_id '{record.job_id}')."
+    )
+    result = ImageToolResult(
+        status="continues_as_job",
+        job_id=record.job_id,
+        history_id=None,
+        tool=record.tool_name,
+        model=args.model or "",
+        prompt=args.prompt,
+        size=args.size,
+        quality=args.quality,
+        output_format=args.output_format,
+        images=[],
+        usage=None,
+        cost=None,
+    )
+    return structured(text, result)
+
+
 def structured(text: str, model: Any) -> CallToolResult:
     return CallToolResult(content=[TextContent(text=text)], structured_content=model.model_dump(mode="json"))
 
@@ -106,9 +131,14 @@ def build_server(
     name: str = "gpt-image-mcp",
     safety_identifier: Callable[[str], str | None] = lambda user: None,
     extensions: Sequence[Extension] | None = None,
+    handoff: JobService | None = None,
     **server_options: Any,
 ) -> MCPServer:
-    """An MCPServer with the image and library tools, registered in a stable order."""
+    """An MCPServer with the image and library tools, registered in a stable order.
+
+    With `handoff`, a call the request's time budget refuses (`TooSlowError`, raised before anything is sent)
+    is started as a durable job instead, and the result says which job to follow.
+    """
     server = MCPServer(name, version=__version__, instructions=INSTRUCTIONS, extensions=extensions, **server_options)
 
     def image_handler(tool: ToolName) -> Any:
@@ -118,7 +148,14 @@ def build_server(
             async def progress(fraction: float, message: str) -> None:
                 await ctx.report_progress(fraction, 1.0, message)
 
-            outcome = await service.run(user, tool, args, progress=progress, safety_identifier=safety_identifier(user))
+            try:
+                outcome = await service.run(
+                    user, tool, args, progress=progress, safety_identifier=safety_identifier(user)
+                )
+            except TooSlowError as too_slow:
+                if handoff is None:
+                    raise
+                return handoff_result(await handoff.start(user, tool, args), args, too_slow)
             return image_result(outcome)
 
         return handle
