@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import anyio.abc
 
 from gpt_image_mcp.core.jobs import JobService
 
@@ -55,6 +56,7 @@ class LocalJobRunner:
         self._send, self._receive = anyio.create_memory_object_stream[str](math.inf)
         self._queued: set[str] = set()  # queued or running here: a sweep does not queue them twice
         self._active = False
+        self._group: anyio.abc.TaskGroup | None = None
 
     async def submit(self, user: str, job_id: str) -> None:
         """`JobQueue.submit`: the local store finds a job by its id alone, so the user is not needed here."""
@@ -64,6 +66,27 @@ class LocalJobRunner:
         if job_id not in self._queued:
             self._queued.add(job_id)
             self._send.send_nowait(job_id)
+
+    async def run_now(self, jobs: JobService, job_id: str) -> anyio.Event:
+        """Execute `job_id` at once, outside the concurrency bound (a synchronous call is waiting for it); the
+        event is set when that execution ends. Without a running pool the job runs before this returns."""
+        finished = anyio.Event()
+        self._queued.add(job_id)
+
+        async def execute() -> None:
+            try:
+                await jobs.execute(job_id, self.owner)
+            except Exception:
+                log.exception("job %s: the worker failed", job_id)
+            finally:
+                self._queued.discard(job_id)
+                finished.set()
+
+        if self._group is None:
+            await execute()
+        else:
+            self._group.start_soon(execute)
+        return finished
 
     def owner_alive(self, owner: str) -> bool | None:
         """True/False for owners on this host (by process id), None elsewhere: there only the lease tells."""
@@ -86,6 +109,7 @@ class LocalJobRunner:
         self._active = True
         try:
             async with anyio.create_task_group() as group:
+                self._group = group
                 for _ in range(self.concurrency):
                     group.start_soon(self._work, jobs)
                 group.start_soon(self._sweep, jobs)
@@ -95,6 +119,7 @@ class LocalJobRunner:
                     group.cancel_scope.cancel()
         finally:
             self._active = False
+            self._group = None
 
     async def _work(self, jobs: JobService) -> None:
         async for job_id in self._receive:

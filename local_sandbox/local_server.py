@@ -6,6 +6,7 @@ from mcp.server.mcpserver import MCPServer
 
 from gpt_image_mcp.core.catalog import load_catalog
 from gpt_image_mcp.core.config import Settings
+from gpt_image_mcp.core.handoff import BudgetedCalls
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.core.upstream import ImagesClient, RetryPolicy
@@ -46,9 +47,15 @@ def build_jobs(service: ImageService, settings: Settings) -> tuple[JobService, L
 def build_local_server(settings: Settings) -> MCPServer:
     service = build_service(settings)
     jobs, runner = build_jobs(service, settings)
+    calls = None
+    if settings.sync_budget_seconds > 0:  # a call still running after the budget continues as a job
+        calls = BudgetedCalls(
+            jobs, lambda job_id: runner.run_now(jobs, job_id), budget_seconds=settings.sync_budget_seconds
+        )
     server = build_server(
         service,
         current_user=lambda: LOCAL_USER,
+        calls=calls,
         lifespan=lambda _server: runner.running(jobs),
         extensions=[TasksExtension(jobs, lambda: LOCAL_USER)],  # image calls as MCP tasks, for clients that ask
     )

@@ -65,6 +65,7 @@ class Settings:
     request_timeout: float = 300.0
     max_retries: int = 3
     job_concurrency: int = 2
+    sync_budget_seconds: int = 50
     debug: bool = False
 
     @classmethod
@@ -89,5 +90,6 @@ class Settings:
             request_timeout=float(_int(env, "OPENAI_IMAGE_TIMEOUT", 300, 5, 3600)),
             max_retries=_int(env, "OPENAI_IMAGE_MAX_RETRIES", 3, 0, 10),
             job_concurrency=_int(env, "OPENAI_IMAGE_JOB_CONCURRENCY", 2, 1, 16),
+            sync_budget_seconds=_int(env, "OPENAI_IMAGE_SYNC_BUDGET", 50, 0, 3600),
             debug=_flag(env, "DEBUG", False),
         )

@@ -255,8 +255,13 @@ class JobService:
 
     # -- what a user calls ------------------------------------------------------------------------
 
-    async def start(self, user: str, tool_name: ImageToolName, args: ImageToolArgs) -> JobRecord:
-        """Validate fully first (bad input is refused now, nothing queued), then persist, then enqueue."""
+    async def start(
+        self, user: str, tool_name: ImageToolName, args: ImageToolArgs, *, enqueue: bool = True
+    ) -> JobRecord:
+        """Validate fully first (bad input is refused now, nothing queued), then persist, then enqueue.
+
+        `enqueue=False` leaves the pending row to a caller that runs it at once (`execute`); should that caller
+        die, recovery finds the row like any other pending job."""
         await self.images.plan(user, tool_name, args)
         now = utc_iso(self.clock())
         record = JobRecord(
@@ -269,6 +274,8 @@ class JobService:
             updated_at=now,
         )
         await anyio.to_thread.run_sync(self.store.create, record)
+        if not enqueue:
+            return record
         try:
             await self.queue.submit(user, record.job_id)
         except Exception as error:

@@ -78,6 +78,7 @@ def build_remote_server(
     from gpt_image_mcp.aws.secrets import get_secret
     from gpt_image_mcp.core.budget import RequestBudget
     from gpt_image_mcp.core.errors import UserFacingError
+    from gpt_image_mcp.core.handoff import DirectCalls
     from gpt_image_mcp.entry.compose import AwsServices, aws_settings, image_service, job_service, openai_settings
     from gpt_image_mcp.server.app import build_server
     from gpt_image_mcp.server.job_tools import register_job_tools
@@ -117,7 +118,7 @@ def build_remote_server(
         request_state_security=RequestStateSecurity(keys=[state_key]),
         middleware=[ImageResultHook(metrics, logger)],
         extensions=[TasksExtension(jobs, current_user, poll_interval_ms=2000)],
-        handoff=jobs,  # a call that cannot finish within API Gateway's 30 s continues as a job
+        calls=DirectCalls(service, jobs),  # a call that cannot finish within API Gateway's 30 s continues as a job
     )
     register_job_tools(server, jobs, current_user)
     register_remote_tools(server, store, current_user)

@@ -17,8 +17,7 @@ from mcp.server.mcpserver import Context, Extension, MCPServer
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent, ToolAnnotations
 
 from gpt_image_mcp import __version__
-from gpt_image_mcp.core.budget import TooSlowError
-from gpt_image_mcp.core.jobs import JobRecord, JobService
+from gpt_image_mcp.core.handoff import CallPolicy, DirectCalls, Handoff
 from gpt_image_mcp.core.planning import ToolName
 from gpt_image_mcp.core.requests import (
     EditImageArgs,
@@ -97,11 +96,12 @@ def image_result(outcome: ImageOutcome) -> CallToolResult:
     return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
 
-def handoff_result(record: JobRecord, args: ImageToolArgs, reason: TooSlowError) -> CallToolResult:
+def handoff_result(handoff: Handoff, args: ImageToolArgs) -> CallToolResult:
     """The answer of a call that continues as a background job: which job, why, and how to follow it."""
+    record = handoff.record
     text = (
-        f"This {record.tool_name} call continues as background job {record.job_id}: {reason.why}. Nothing is lost and "
-        f"it is charged once. Follow it with check_job_status, then get_job_result (job_id '{record.job_id}')."
+        f"This {record.tool_name} call continues as background job {record.job_id}: {handoff.why}. Nothing is lost "
+        f"and it is charged once. Follow it with check_job_status, then get_job_result (job_id '{record.job_id}')."
     )
     result = ImageToolResult(
         status="continues_as_job",
@@ -131,14 +131,15 @@ def build_server(
     name: str = "gpt-image-mcp",
     safety_identifier: Callable[[str], str | None] = lambda user: None,
     extensions: Sequence[Extension] | None = None,
-    handoff: JobService | None = None,
+    calls: CallPolicy | None = None,
     **server_options: Any,
 ) -> MCPServer:
     """An MCPServer with the image and library tools, registered in a stable order.
 
-    With `handoff`, a call the request's time budget refuses (`TooSlowError`, raised before anything is sent)
-    is started as a durable job instead, and the result says which job to follow.
+    `calls` decides how an image call runs and when it continues as a background job (`core.handoff`);
+    by default it runs in the request.
     """
+    policy = calls or DirectCalls(service)
     server = MCPServer(name, version=__version__, instructions=INSTRUCTIONS, extensions=extensions, **server_options)
 
     def image_handler(tool: ToolName) -> Any:
@@ -148,14 +149,9 @@ def build_server(
             async def progress(fraction: float, message: str) -> None:
                 await ctx.report_progress(fraction, 1.0, message)
 
-            try:
-                outcome = await service.run(
-                    user, tool, args, progress=progress, safety_identifier=safety_identifier(user)
-                )
-            except TooSlowError as too_slow:
-                if handoff is None:
-                    raise
-                return handoff_result(await handoff.start(user, tool, args), args, too_slow)
+            outcome = await policy.run(user, tool, args, progress=progress, safety_identifier=safety_identifier(user))
+            if isinstance(outcome, Handoff):
+                return handoff_result(outcome, args)
             return image_result(outcome)
 
         return handle
