@@ -362,7 +362,7 @@ class JobService:
         claimed = await anyio.to_thread.run_sync(self.store.claim, job_id, owner, self.lease_seconds, self.max_attempts)
         if claimed is None:
             return None
-        log.info("job %s: attempt %d by %s", job_id, claimed.attempts, owner)
+        log.debug("job %s: attempt %d by %s", job_id, claimed.attempts, owner)
         try:
             run = await self._run(claimed, owner)
         except BaseException:
