@@ -75,11 +75,8 @@ class LocalJobRunner:
 
         async def execute() -> None:
             try:
-                await jobs.execute(job_id, self.owner)
-            except Exception:
-                log.exception("job %s: the worker failed", job_id)
+                await self._execute(jobs, job_id)
             finally:
-                self._queued.discard(job_id)
                 finished.set()
 
         if self._group is None:
@@ -123,12 +120,15 @@ class LocalJobRunner:
 
     async def _work(self, jobs: JobService) -> None:
         async for job_id in self._receive:
-            try:
-                await jobs.execute(job_id, self.owner)
-            except Exception:
-                log.exception("job %s: the worker failed", job_id)
-            finally:
-                self._queued.discard(job_id)
+            await self._execute(jobs, job_id)
+
+    async def _execute(self, jobs: JobService, job_id: str) -> None:
+        try:
+            await jobs.execute(job_id, self.owner)
+        except Exception:
+            log.exception("job %s: the worker failed", job_id)
+        finally:
+            self._queued.discard(job_id)
 
     async def _sweep(self, jobs: JobService) -> None:
         while True:

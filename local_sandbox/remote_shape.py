@@ -27,9 +27,7 @@ import secrets
 import signal
 import sys
 import threading
-import time
 import urllib.request
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,10 +40,9 @@ from gpt_image_mcp.entry.lambda_mcp import LambdaHandler, McpFunction
 from gpt_image_mcp.entry.lambda_worker import WorkerFunction
 from local_sandbox.aws_resources import AwsClients, AwsNames, create_resources
 from local_sandbox.emulator import EmulatorServer
+from local_sandbox.lambda_context import ACCOUNT_ID, REGION, LambdaContext
 from local_sandbox.sqs_driver import SqsDriver
 
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"
 API_ID = "local"
 FUNCTION_NAME = "gpt-image-mcp-mcp"
 FUNCTION_TIMEOUT_SECONDS = 29.0  # template.yaml, McpFunction.Timeout
@@ -64,23 +61,6 @@ AWS_ENV = {
     "AWS_REGION": REGION,
 }
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te"})
-
-
-@dataclass(slots=True)
-class LambdaContext:
-    """The parts of Lambda's context object that the handler and Powertools read."""
-
-    aws_request_id: str
-    deadline: float  # time.monotonic() when the function times out
-    function_name: str = FUNCTION_NAME
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION_NAME}"
-    log_group_name: str = f"/aws/lambda/{FUNCTION_NAME}"
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def _is_text(content_type: str | None, body: bytes) -> bool:
@@ -194,7 +174,7 @@ class LambdaContainer:
 
     def _invoke(self, event: dict[str, Any], function_timeout: float) -> dict[str, Any]:
         self.invocations += 1
-        context = LambdaContext(str(uuid.uuid4()), time.monotonic() + function_timeout)
+        context = LambdaContext.for_invocation(FUNCTION_NAME, function_timeout)
         return self.handler(event, context)
 
     def invoke(

@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
+
+from local_sandbox.lambda_context import LambdaContext
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +46,6 @@ _SYSTEM_ATTRIBUTES = (
 )
 
 Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
-
-
-@dataclass(slots=True)
-class WorkerContext:
-    """The parts of Lambda's context object that the worker and Powertools read."""
-
-    aws_request_id: str
-    deadline: float  # time.monotonic() when the function would time out
-    function_name: str = WORKER_FUNCTION_NAME
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:123456789012:function:{WORKER_FUNCTION_NAME}"
-    log_group_name: str = f"/aws/lambda/{WORKER_FUNCTION_NAME}"
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -204,7 +187,7 @@ class SqsDriver:
             return set()
         event = self.event(messages)
         ids = [str(message["MessageId"]) for message in messages]
-        context = WorkerContext(str(uuid.uuid4()), time.monotonic() + self.function_timeout)
+        context = LambdaContext.for_invocation(WORKER_FUNCTION_NAME, self.function_timeout)
         try:
             response = handler(event, context)
         except Exception:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,7 +17,8 @@ from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolName
 from gpt_image_mcp.entry.compose import AwsServices
 from local_sandbox.aws_resources import AwsNames
 from local_sandbox.emulator import EmulatorServer
-from local_sandbox.sqs_driver import WorkerContext
+from local_sandbox.lambda_context import LambdaContext
+from local_sandbox.sqs_driver import WORKER_FUNCTION_NAME
 
 T = TypeVar("T")
 IMAGE_PATHS = ("/v1/images/generations", "/v1/images/edits")
@@ -72,8 +72,8 @@ def upstream_calls(emulator: EmulatorServer) -> list[dict[str, object]]:
     return [entry for entry in emulator.requests if entry["path"] in IMAGE_PATHS]
 
 
-def context(seconds: float = 300.0) -> WorkerContext:
-    return WorkerContext(str(uuid.uuid4()), time.monotonic() + seconds)
+def context(seconds: float = 300.0) -> LambdaContext:
+    return LambdaContext.for_invocation(WORKER_FUNCTION_NAME, seconds)
 
 
 def wait_until(condition: Callable[[], bool], within: float = 10.0, every: float = 0.05) -> None:
