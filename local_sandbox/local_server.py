@@ -50,7 +50,10 @@ def build_local_server(settings: Settings) -> MCPServer:
     calls = None
     if settings.sync_budget_seconds > 0:  # a call still running after the budget continues as a job
         calls = BudgetedCalls(
-            jobs, lambda job_id: runner.run_now(jobs, job_id), budget_seconds=settings.sync_budget_seconds
+            jobs,
+            lambda job_id: runner.run_now(jobs, job_id),
+            budget=lambda: settings.sync_budget_seconds,
+            limit="OPENAI_IMAGE_SYNC_BUDGET",
         )
     server = build_server(
         service,

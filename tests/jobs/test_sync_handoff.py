@@ -26,7 +26,13 @@ BUDGET = 1.0
 
 @pytest.fixture
 async def budget_client(service: ImageService, jobs: JobService, runner: LocalJobRunner) -> AsyncIterator[Client]:
-    calls = BudgetedCalls(jobs, lambda job_id: runner.run_now(jobs, job_id), budget_seconds=BUDGET, poll_seconds=0.05)
+    calls = BudgetedCalls(
+        jobs,
+        lambda job_id: runner.run_now(jobs, job_id),
+        budget=lambda: BUDGET,
+        limit="OPENAI_IMAGE_SYNC_BUDGET",
+        poll_seconds=0.05,
+    )
     server: MCPServer = build_server(
         service, current_user=lambda: LOCAL_USER, calls=calls, lifespan=lambda _server: runner.running(jobs)
     )
@@ -63,7 +69,11 @@ async def test_a_call_past_the_budget_continues_as_a_job_and_completes_with_one_
     assert content is not None and content["status"] == "continues_as_job" and content["images"] == []
     job_id = content["job_id"]
     message = result.content[0].text  # type: ignore[union-attr]
-    assert f"still running after {BUDGET:g} s" in message and job_id in message and "get_job_result" in message
+    assert (
+        "still running after 1 s (OPENAI_IMAGE_SYNC_BUDGET)" in message
+        and job_id in message
+        and "get_job_result" in message
+    )
 
     async def done() -> bool:
         status = await budget_client.call_tool("check_job_status", {"job_id": job_id})

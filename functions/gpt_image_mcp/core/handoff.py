@@ -4,11 +4,10 @@ Clients give a tool call limited time (API Gateway cuts at 30 s; some desktop cl
 quality image can take minutes. Two policies share one shape, `run(...) -> ImageOutcome | Handoff`:
 
 - `DirectCalls` runs the call in the request. With a `JobService`, a call the request's time budget refuses up front
-  (`TooSlowError`, raised before anything is sent) is started as a durable job instead (the remote function, where
-  work cannot outlive the response).
-- `BudgetedCalls` runs every call as a durable job executed at once in this process and waits for it up to a budget:
-  finished in time, the caller gets the images as usual; still running, the caller gets the job id and the work
-  goes on, already recorded, cancellable and recoverable like any job (the local server).
+  (`TooSlowError`, raised before anything is sent) is started as a durable job instead.
+- `BudgetedCalls` runs every call as a durable job and waits for it up to a budget: finished in time, the caller
+  gets the images as usual; still running, the caller gets the job id and the work goes on, already recorded,
+  cancellable and recoverable like any job. Locally the job runs in this process; remotely on the SQS worker.
 """
 
 from __future__ import annotations
@@ -25,6 +24,8 @@ from gpt_image_mcp.core.jobs import JobRecord, JobService
 from gpt_image_mcp.core.planning import ToolName
 from gpt_image_mcp.core.requests import ImageToolArgs
 from gpt_image_mcp.core.service import ImageOutcome, ImageService, Progress
+
+FIRST_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,32 +59,44 @@ class DirectCalls:
 
 
 class BudgetedCalls:
-    """Each call is a job that `run_now(job_id)` starts executing at once, returning an event set when that
-    execution ends; the caller waits at most `budget_seconds` for the job to finish."""
+    """Each call is a durable job; the caller waits for it at most `budget()` seconds.
+
+    With `run_now`, the job is executed at once in this process (`run_now(job_id)` returns an event set when that
+    execution ends). Without it, the job is queued as usual and a worker elsewhere runs it (the remote function:
+    work cannot outlive a Lambda response, so the SQS worker does it and this call only watches the row).
+    """
 
     def __init__(
         self,
         jobs: JobService,
-        run_now: Callable[[str], Awaitable[anyio.Event]],
+        run_now: Callable[[str], Awaitable[anyio.Event]] | None,
         *,
-        budget_seconds: float,
+        budget: Callable[[], float],
+        limit: str,
         poll_seconds: float = 0.25,
     ) -> None:
         self.jobs = jobs
         self.run_now = run_now
-        self.budget_seconds = budget_seconds
+        self.budget = budget
+        self.limit = limit  # what the budget is, in words: "OPENAI_IMAGE_SYNC_BUDGET", "API Gateway's 30 s"
         self.poll_seconds = poll_seconds
 
     async def run(
         self, user: str, tool: ToolName, args: ImageToolArgs, *, progress: Progress, safety_identifier: str | None
     ) -> ImageOutcome | Handoff:
-        record = await self.jobs.start(user, tool, args, enqueue=False)  # validated, then committed
-        finished = await self.run_now(record.job_id)
-        reported = -1.0
-        with anyio.move_on_after(self.budget_seconds):
+        budget = self.budget()
+        if self.run_now is None:
+            record = await self.jobs.start(user, tool, args)  # validated, committed, then queued for a worker
+            finished = anyio.Event()  # never set here: the row tells when the worker is done
+        else:
+            record = await self.jobs.start(user, tool, args, enqueue=False)
+            finished = await self.run_now(record.job_id)
+        reported, wait = -1.0, FIRST_POLL_SECONDS
+        with anyio.move_on_after(budget):
             while True:
-                with anyio.move_on_after(self.poll_seconds):
+                with anyio.move_on_after(wait):
                     await finished.wait()
+                wait = min(wait * 1.5, self.poll_seconds)  # quick jobs answer quickly; long ones cost few reads
                 record = await self.jobs.status(user, record.job_id)  # another worker may have taken it
                 if record.finished:
                     break
@@ -91,7 +104,7 @@ class BudgetedCalls:
                     reported = record.progress
                     await progress(record.progress, record.message)
         if not record.finished:
-            return Handoff(record, f"it was still running after {self.budget_seconds:g} s (OPENAI_IMAGE_SYNC_BUDGET)")
+            return Handoff(record, f"it was still running after {budget:.0f} s ({self.limit})")
         final, outcome = await self.jobs.result(user, record.job_id)
         if outcome is not None:
             await progress(1.0, "Done")

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
     from gpt_image_mcp.aws.config import AwsSettings
+    from gpt_image_mcp.core.handoff import CallPolicy
+    from gpt_image_mcp.core.jobs import JobService
+    from gpt_image_mcp.core.service import ImageService
     from gpt_image_mcp.entry.asgi import OncePerLoop
 
 logger = make_logger()
@@ -28,6 +31,7 @@ logger = make_logger()
 MCP_PATH = "/mcp"
 SERVER_NAME = "gpt-image-mcp"  # fixed: it is the audience of MRTR requestState across containers
 API_BUDGET_SECONDS = 30.0  # API Gateway's integration timeout
+ANSWER_MARGIN_SECONDS = 4.0  # kept back from the budget to read the finished job and answer
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -64,6 +68,23 @@ def allowed_origins(hosts: list[str], env: Mapping[str, str]) -> list[str]:
     return origins
 
 
+def call_policy(service: ImageService, jobs: JobService, queue_url: str, invocation: Invocation) -> CallPolicy:
+    """With a queue, every image call is a job the SQS worker runs while this request watches it for the time API
+    Gateway allows, then hands over the job id; the work is never cut off. Without one, calls run in the request
+    and the 30 s budget refuses what cannot fit."""
+    from gpt_image_mcp.core.handoff import BudgetedCalls, DirectCalls
+
+    if not queue_url:
+        return DirectCalls(service)
+
+    def budget() -> float:
+        left = invocation.seconds_left()
+        return max(1.0, (invocation.budget_seconds if left is None else left) - ANSWER_MARGIN_SECONDS)
+
+    limit = f"the {invocation.budget_seconds:.0f} s a remote MCP request may run"
+    return BudgetedCalls(jobs, None, budget=budget, limit=limit, poll_seconds=0.5)
+
+
 def build_remote_server(
     env: Mapping[str, str], invocation: Invocation, metrics: ImageMetrics
 ) -> tuple[MCPServer, AwsSettings]:
@@ -78,7 +99,6 @@ def build_remote_server(
     from gpt_image_mcp.aws.secrets import get_secret
     from gpt_image_mcp.core.budget import RequestBudget
     from gpt_image_mcp.core.errors import UserFacingError
-    from gpt_image_mcp.core.handoff import DirectCalls
     from gpt_image_mcp.entry.compose import AwsServices, aws_settings, image_service, job_service, openai_settings
     from gpt_image_mcp.server.app import build_server
     from gpt_image_mcp.server.job_tools import register_job_tools
@@ -118,7 +138,7 @@ def build_remote_server(
         request_state_security=RequestStateSecurity(keys=[state_key]),
         middleware=[ImageResultHook(metrics, logger)],
         extensions=[TasksExtension(jobs, current_user, poll_interval_ms=2000)],
-        calls=DirectCalls(service, jobs),  # a call that cannot finish within API Gateway's 30 s continues as a job
+        calls=call_policy(service, jobs, aws.queue_url, invocation),
     )
     register_job_tools(server, jobs, current_user)
     register_remote_tools(server, store, current_user)
