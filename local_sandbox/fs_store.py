@@ -11,7 +11,7 @@ import heapq
 import os
 import stat
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, SandboxError
 from gpt_image_mcp.core.sandbox import MAX_CANDIDATES, candidate_names, normalize_directory, normalize_key
@@ -23,6 +23,24 @@ _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _PORTABLE_FLAGS
 # O_NONBLOCK: opening a FIFO planted as an input must not hang the server; regular files ignore it.
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _PORTABLE_FLAGS
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+
+
+def native_relative(raw: str, root: str, path_type: type[PurePath] = PurePath) -> str:
+    """An absolute path in the platform's own form (Windows: `C:\\Users\\me\\Pictures\\a.png`) inside `root`
+    becomes relative to it, so the shared POSIX rules can check it; anything else is returned unchanged (a Windows
+    path outside the root, or any Windows path on POSIX, is then refused by `normalize_key` with its message)."""
+    path, base = path_type(raw), path_type(root)
+    if not path.is_absolute() or path_type(raw.replace("\\", "/")).as_posix().startswith("/"):
+        return raw  # not absolute, or a POSIX absolute path: the shared rules handle it
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return raw
+
+
+def _local(raw: str, root: Path) -> str:
+    """The caller's path with `~` expanded and a native absolute path inside `root` made relative."""
+    return native_relative(_expand_home(raw), str(root))
 
 
 def _expand_home(raw: str) -> str:
@@ -68,7 +86,7 @@ class FileSystemImageStore:
         )
 
     def check_key(self, user: str, key: str) -> str:
-        return normalize_key(_expand_home(key), base=str(self.output_dir), what="output_path")
+        return normalize_key(_local(key, self.output_dir), base=str(self.output_dir), what="output_path")
 
     def read_input(self, user: str, path: str, max_bytes: int) -> bytes:
         return self._read(self.input_dir, path, max_bytes, "input path")
@@ -78,7 +96,7 @@ class FileSystemImageStore:
 
     def _read(self, root: Path, path: str, max_bytes: int, what: str) -> bytes:
         """Open the resolved path without following a final symlink, so a swap after the check cannot escape."""
-        relative = normalize_key(_expand_home(path), base=str(root), what=what)
+        relative = normalize_key(_local(path, root), base=str(root), what=what)
         real = self._resolve_inside(root, relative, path, what)
         if real.is_dir():
             raise InvalidArgumentError(f"{what} {path!r} is a folder; name an image file inside it.")
@@ -106,7 +124,7 @@ class FileSystemImageStore:
     def list_images(self, user: str, directory: str | None, limit: int) -> list[ListedImage]:
         """Walk without descending into symlinked folders: they could loop or list the same file twice."""
         root = self.output_dir
-        raw = None if directory is None else _expand_home(directory)
+        raw = None if directory is None else _local(directory, self.output_dir)
         relative = normalize_directory(raw, base=str(root), what="directory")
         if not relative and not root.exists():
             return []  # nothing has been saved yet
@@ -142,7 +160,7 @@ class FileSystemImageStore:
         ]
 
     def link_for(self, user: str, key: str) -> str:
-        relative: str = normalize_key(_expand_home(key), base=str(self.output_dir), what="key")
+        relative: str = normalize_key(_local(key, self.output_dir), base=str(self.output_dir), what="key")
         real = self._resolve_inside(self.output_dir, relative, key, "key")
         if not real.is_file():
             raise NotFoundError(f"key {key!r} was not found in {self.output_dir}.")

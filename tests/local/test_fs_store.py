@@ -399,3 +399,18 @@ def test_read_input_symlink_loop(store: FileSystemImageStore) -> None:
     with pytest.raises(SandboxError) as caught:
         store.read_input(USER, "loop.png", 50 * MB)
     assert caught.value.message == "input path 'loop.png' is a symlink that cannot be followed safely."
+
+
+def test_native_windows_absolute_paths_inside_the_root_become_relative() -> None:
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    from local_sandbox.fs_store import native_relative
+
+    root = r"C:\Users\me\Pictures\ai"
+    assert native_relative(r"C:\Users\me\Pictures\ai\posters\a.png", root, PureWindowsPath) == "posters/a.png"
+    assert native_relative(r"c:\users\me\pictures\AI\a.png", root, PureWindowsPath) == "a.png"  # case-insensitive
+    # outside the root, relative, or on POSIX: unchanged, for the shared rules to refuse or resolve
+    assert native_relative(r"C:\Users\me\Other\a.png", root, PureWindowsPath) == r"C:\Users\me\Other\a.png"
+    assert native_relative(r"sub\a.png", root, PureWindowsPath) == r"sub\a.png"
+    assert native_relative(r"C:\x\a.png", "/home/me/out", PurePosixPath) == r"C:\x\a.png"
+    assert native_relative("/home/me/out/a.png", "/home/me/out", PurePosixPath) == "/home/me/out/a.png"
