@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from mcp.server.mcpserver import MCPServer
 
 from gpt_image_mcp.core.catalog import load_catalog
@@ -44,6 +47,16 @@ def build_jobs(service: ImageService, settings: Settings) -> tuple[JobService, L
     return JobService(service, SQLiteJobStore(settings.history_db_path), runner), runner
 
 
+@contextlib.asynccontextmanager
+async def serving(service: ImageService, jobs: JobService, runner: LocalJobRunner) -> AsyncIterator[None]:
+    """The server's lifespan: the job pool runs while it serves; the OpenAI connection pool is closed after."""
+    try:
+        async with runner.running(jobs):
+            yield
+    finally:
+        await service.client.aclose()
+
+
 def build_local_server(settings: Settings) -> MCPServer:
     service = build_service(settings)
     jobs, runner = build_jobs(service, settings)
@@ -59,7 +72,7 @@ def build_local_server(settings: Settings) -> MCPServer:
         service,
         current_user=lambda: LOCAL_USER,
         calls=calls,
-        lifespan=lambda _server: runner.running(jobs),
+        lifespan=lambda _server: serving(service, jobs, runner),
         extensions=[TasksExtension(jobs, lambda: LOCAL_USER)],  # image calls as MCP tasks, for clients that ask
     )
     register_job_tools(server, jobs, lambda: LOCAL_USER)
