@@ -14,10 +14,13 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
 from gpt_image_mcp.core.config import Settings
+from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.app import build_server
 from local_sandbox.emulator import EmulatorServer
+from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.local_server import LOCAL_USER, build_service
+from local_sandbox.sqlite_jobs import SQLiteJobStore
 
 MODES = ["auto", "legacy"]
 
@@ -58,6 +61,24 @@ async def service(settings: Settings) -> AsyncIterator[ImageService]:
     built = build_service(settings)
     yield built
     await built.client.aclose()
+
+
+@pytest.fixture
+def job_store(settings: Settings) -> Iterator[SQLiteJobStore]:
+    store = SQLiteJobStore(settings.history_db_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def runner(settings: Settings) -> LocalJobRunner:
+    return LocalJobRunner(concurrency=settings.job_concurrency)
+
+
+@pytest.fixture
+def jobs(service: ImageService, job_store: SQLiteJobStore, runner: LocalJobRunner) -> JobService:
+    """Jobs over the test's history database, run by an in-process pool (start it with `runner.running(jobs)`)."""
+    return JobService(service, job_store, runner, poll_seconds=0.05)
 
 
 @pytest.fixture

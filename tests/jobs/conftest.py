@@ -1,4 +1,4 @@
-"""Fixtures for the job tests: the SQLite job store, the in-process runner, and a server with the job tools.
+"""Fixtures for the job tests: a server with the job tools (the store, runner and `jobs` are in tests/conftest.py).
 
 The server is wired as `local_server.build_local_server` wires it, but from the shared `service` fixture,
 so tests reach the store, the runner and the emulator behind it.
@@ -6,37 +6,18 @@ so tests reach the store, the runner and the emulator behind it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.app import build_server
 from gpt_image_mcp.server.job_tools import register_job_tools
 from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.local_server import LOCAL_USER
-from local_sandbox.sqlite_jobs import SQLiteJobStore
-
-
-@pytest.fixture
-def job_store(settings: Settings) -> Iterator[SQLiteJobStore]:
-    store = SQLiteJobStore(settings.history_db_path)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def runner(settings: Settings) -> LocalJobRunner:
-    return LocalJobRunner(concurrency=settings.job_concurrency)
-
-
-@pytest.fixture
-def jobs(service: ImageService, job_store: SQLiteJobStore, runner: LocalJobRunner) -> JobService:
-    return JobService(service, job_store, runner, poll_seconds=0.05)
 
 
 @pytest.fixture

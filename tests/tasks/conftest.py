@@ -1,4 +1,4 @@
-"""Fixtures for the tasks tests: the job store and runner (as in tests/jobs), and servers with the tasks extension.
+"""Fixtures for the tasks tests: servers with the tasks extension (store, runner, `jobs`: tests/conftest.py).
 
 `task_server` is wired as `local_server.build_local_server` wires it, from the shared `service` fixture and with a
 short poll interval, so tests reach the store and the emulator behind it. `other_user_server` is a second server
@@ -7,37 +7,16 @@ over the same stores for another user, as two callers of one remote deployment a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from mcp.server.mcpserver import MCPServer
 from task_support import OTHER_USER, POLL_MS
 
-from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.app import build_server
 from gpt_image_mcp.server.tasks import TasksExtension
 from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.local_server import LOCAL_USER
-from local_sandbox.sqlite_jobs import SQLiteJobStore
-
-
-@pytest.fixture
-def job_store(settings: Settings) -> Iterator[SQLiteJobStore]:
-    store = SQLiteJobStore(settings.history_db_path)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def runner(settings: Settings) -> LocalJobRunner:
-    return LocalJobRunner(concurrency=settings.job_concurrency)
-
-
-@pytest.fixture
-def jobs(service: ImageService, job_store: SQLiteJobStore, runner: LocalJobRunner) -> JobService:
-    return JobService(service, job_store, runner, poll_seconds=0.05)
 
 
 @pytest.fixture
