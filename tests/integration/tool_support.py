@@ -7,30 +7,12 @@ import io
 from pathlib import Path
 from typing import Any
 
+from calls import refused, succeeds, text  # noqa: F401 - re-exported for the tests of this folder
 from mcp import Client
-from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
+from mcp.types import CallToolResult, ImageContent, ResourceLink
 from PIL import Image
 
 from local_sandbox.emulator import EmulatorServer
-
-
-def text(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-async def succeeds(client: Client, tool: str, args: dict[str, Any]) -> CallToolResult:
-    """Call `tool` and insist that it worked (the failure shows the tool's message)."""
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, text(result)
-    return result
-
-
-async def refused(client: Client, tool: str, args: dict[str, Any]) -> str:
-    """Call `tool`, insist that it failed, and return the message the user sees."""
-    result = await client.call_tool(tool, args)
-    assert result.is_error, f"expected a refusal, got: {text(result)}"
-    assert result.structured_content is None
-    return text(result)
 
 
 def image_blocks(result: CallToolResult) -> list[ImageContent]:

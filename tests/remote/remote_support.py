@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
+from calls import refused, succeeds, text  # noqa: F401 - re-exported for the tests of this folder
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, TextContent
 from PIL import Image
 
 from local_sandbox.remote_shape import RemoteShape, http_api_event
@@ -86,22 +86,6 @@ async def mcp_client(shape: RemoteShape, token: str, mode: str) -> AsyncIterator
         Client(streamable_http_client(shape.mcp_url, http_client=http), mode=mode) as client,
     ):
         yield client
-
-
-def text(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-async def succeeds(client: Client, tool: str, args: dict[str, Any]) -> CallToolResult:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, text(result)
-    return result
-
-
-async def refused(client: Client, tool: str, args: dict[str, Any]) -> str:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, f"expected a refusal, got: {text(result)}"
-    return text(result)
 
 
 def png_bytes(width: int = 256, height: int = 256) -> bytes:
