@@ -71,7 +71,7 @@ def got(store: JobStore, job_id: str, user: str = A) -> JobRecord:
     return record
 
 
-# -- the shared contract ----------------------------------------------------------------------
+# -- the shared contract (run against SQLite and DynamoDB) ------------------------------------
 
 
 def test_create_get_round_trip_and_other_users_see_nothing(store: JobStore) -> None:
