@@ -43,7 +43,7 @@ from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.requests import GenerateImageArgs
 from gpt_image_mcp.entry.compose import AwsServices
-from local_sandbox.emulator import EmulatorServer
+from local_sandbox.standins.emulator import EmulatorServer
 
 USER = "bench-user"
 IMAGE_PATHS = ("/v1/images/generations", "/v1/images/edits")
@@ -168,8 +168,8 @@ def bench_sqs(emulator: EmulatorServer, count: int, containers: int, batch_size:
     from gpt_image_mcp.aws.config import WORKER_REQUIRED
     from gpt_image_mcp.entry.compose import aws_settings, image_service, job_service, openai_settings
     from gpt_image_mcp.entry.lambda_worker import WorkerFunction
-    from local_sandbox.aws_resources import AwsClients, create_resources
-    from local_sandbox.sqs_driver import SqsDriver
+    from local_sandbox.standins.aws_resources import AwsClients, create_resources
+    from local_sandbox.standins.sqs_driver import SqsDriver
 
     with moto_process() as (url, moto_pid):
         services = aws_services(url)

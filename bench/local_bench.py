@@ -22,7 +22,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 from openai import AsyncOpenAI
 
-from local_sandbox.emulator import EmulatorServer
+from local_sandbox.standins.emulator import EmulatorServer
 
 TARGETS = {"spawn": 400.0, "n1": 10.0, "n10": 80.0, "rss": 150.0}
 

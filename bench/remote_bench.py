@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gpt_image_mcp.entry.lambda_mcp import McpFunction
-from local_sandbox.remote_shape import LambdaContainer, RemoteShape, http_api_event
+from local_sandbox.standins.api_gateway import LambdaContainer, http_api_event
+from local_sandbox.standins.remote_shape import RemoteShape
 
 META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -36,7 +37,7 @@ import json, sys, time
 started = time.perf_counter()
 from gpt_image_mcp.entry.lambda_mcp import handler
 imported = time.perf_counter()
-from local_sandbox.remote_shape import LambdaContext
+from local_sandbox.standins.lambda_context import LambdaContext
 events = json.loads(sys.argv[1])
 first = time.perf_counter()
 status = handler(events[0], LambdaContext("cold", time.monotonic() + 29))["statusCode"]

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("httpx2").setLevel(logging.DEBUG if settings.debug else logging.WARNING)
     emulator = None
     if args.emulator:
-        from local_sandbox.emulator import EmulatorServer
+        from local_sandbox.standins.emulator import EmulatorServer
 
         emulator = EmulatorServer(latency_ms=args.emulator_latency_ms).start()
         settings = replace(settings, openai_api_key=EMULATOR_KEY, openai_base_url=emulator.base_url)

@@ -17,10 +17,10 @@ from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.app import build_server
-from local_sandbox.emulator import EmulatorServer
 from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.local_server import LOCAL_USER, build_service
 from local_sandbox.sqlite_jobs import SQLiteJobStore
+from local_sandbox.standins.emulator import EmulatorServer
 
 MODES = ["auto", "legacy"]
 

@@ -3,8 +3,8 @@ tables created from the key schemas of template.yaml. Code under test uses plain
 environment (AWS_ENDPOINT_URL and dummy credentials) points it at moto.
 
 The tables are made by hand (`aws_support.create_resources`, ~20 ms) rather than with
-`local_sandbox.aws_resources.create_resources` (~0.5 s each time); `test_the_fixture_tables_match_template_yaml`
-checks that the two agree.
+`local_sandbox.standins.aws_resources.create_resources` (~0.5 s each time);
+`test_the_fixture_tables_match_template_yaml` checks that the two agree.
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ def _schema(dynamodb: Any, table: str) -> dict[str, Any]:
 
 def test_the_fixture_tables_match_template_yaml(aws: Names) -> None:
     """The per-test tables are made by hand for speed; this checks them against what template.yaml declares."""
-    from local_sandbox.aws_resources import create_resources
+    from local_sandbox.standins.aws_resources import create_resources
 
     dynamodb = clients.dynamodb_client()
     declared = create_resources(prefix="schemacheck")

@@ -28,7 +28,7 @@ import pytest
 from openai import OpenAI
 from PIL import Image
 
-from local_sandbox.emulator import EmulatorServer, images
+from local_sandbox.standins.emulator import EmulatorServer, images
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -568,7 +568,7 @@ def test_inject_rejects_nonsense() -> None:
 def test_module_entry_prints_the_base_url_and_stops_on_sigterm() -> None:
     env = os.environ | {"PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_sandbox.emulator", "--port", "0"],
+        [sys.executable, "-m", "local_sandbox.standins.emulator", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,4 +1,4 @@
-"""local_sandbox.aws_resources against a moto server on loopback: what it creates is what template.yaml declares."""
+"""local_sandbox.standins.aws_resources against a moto server on loopback: it creates what template.yaml declares."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from local_sandbox.aws_resources import AwsClients, AwsNames, TemplateError, create_resources, load_template
+from local_sandbox.standins.aws_resources import AwsClients, AwsNames, TemplateError, create_resources, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -257,7 +257,7 @@ def test_unknown_property_is_refused(aws: AwsClients, tmp_path: Path) -> None:
 
 def test_heavy_imports_are_lazy() -> None:
     code = (
-        "import sys, local_sandbox.aws_resources\n"
+        "import sys, local_sandbox.standins.aws_resources\n"
         "print([m for m in ('cfnlint', 'yaml', 'boto3', 'botocore') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout

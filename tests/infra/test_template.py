@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model, SqsModel
 
-from local_sandbox.aws_resources import load_template
+from local_sandbox.standins.aws_resources import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

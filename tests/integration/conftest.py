@@ -17,7 +17,7 @@ from tool_support import png_bytes
 
 from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.service import ImageService
-from local_sandbox.emulator import images as emulator_images
+from local_sandbox.standins.emulator import images as emulator_images
 
 # gpt-image-1.5 is served until 2026-12-01: tests that use it run on a day before, whatever today is.
 BEFORE_SUNSET = dt.datetime(2026, 11, 2, 12, 0, 0, tzinfo=dt.UTC)

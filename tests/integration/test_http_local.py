@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from local_sandbox.emulator import EmulatorServer
+from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 

@@ -31,7 +31,7 @@ from tool_support import (
 )
 
 from gpt_image_mcp.core.config import Settings
-from local_sandbox.emulator import EmulatorServer
+from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from tool_support import b64, image_requests, png_bytes, refused, succeeds, text
 
 from gpt_image_mcp.core import metadata
 from gpt_image_mcp.core.config import Settings
-from local_sandbox.emulator import EmulatorServer
+from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ from mcp import Client
 from tool_support import files_under, history_total, image_requests, refused, succeeds
 
 from gpt_image_mcp.core.config import Settings
-from local_sandbox.emulator import EmulatorServer
+from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.types import CallToolResult, ImageContent, ResourceLink
 from PIL import Image
 
-from local_sandbox.emulator import EmulatorServer
+from local_sandbox.standins.emulator import EmulatorServer
 
 
 def image_blocks(result: CallToolResult) -> list[ImageContent]:

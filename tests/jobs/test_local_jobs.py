@@ -24,10 +24,10 @@ from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
 from gpt_image_mcp.core.jobs import JobRecord, JobService
 from gpt_image_mcp.core.requests import GenerateImageArgs
 from gpt_image_mcp.core.service import ImageService
-from local_sandbox.emulator import EmulatorServer
 from local_sandbox.job_runner import HOST, LocalJobRunner
 from local_sandbox.local_server import LOCAL_USER
 from local_sandbox.sqlite_jobs import SQLiteJobStore
+from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 JOB_TOOLS = ["start_generation_job", "check_job_status", "get_job_result", "cancel_job", "list_jobs"]

@@ -15,10 +15,10 @@ from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.app import build_server
 from gpt_image_mcp.server.job_tools import register_job_tools
-from local_sandbox.emulator import EmulatorServer
 from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.local_server import LOCAL_USER
 from local_sandbox.sqlite_jobs import SQLiteJobStore
+from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 BUDGET = 1.0

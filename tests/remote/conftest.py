@@ -11,8 +11,9 @@ from mcp import Client
 from remote_support import MODES, Events, mcp_client
 
 from gpt_image_mcp.entry.lambda_mcp import McpFunction
-from local_sandbox.emulator import EmulatorServer
-from local_sandbox.remote_shape import LambdaContainer, RemoteShape
+from local_sandbox.standins.api_gateway import LambdaContainer
+from local_sandbox.standins.emulator import EmulatorServer
+from local_sandbox.standins.remote_shape import RemoteShape
 
 
 @pytest.fixture

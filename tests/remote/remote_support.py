@@ -14,7 +14,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from PIL import Image
 
-from local_sandbox.remote_shape import RemoteShape, http_api_event
+from local_sandbox.standins.api_gateway import http_api_event
+from local_sandbox.standins.remote_shape import RemoteShape
 
 MODERN = "2026-07-28"
 LEGACY = "2025-11-25"

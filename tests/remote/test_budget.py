@@ -18,8 +18,8 @@ from gpt_image_mcp.core.errors import UpstreamError
 from gpt_image_mcp.core.planning import plan_generate
 from gpt_image_mcp.core.requests import GenerateImageArgs
 from gpt_image_mcp.core.upstream import ImagesClient
-from local_sandbox.emulator import EmulatorServer
-from local_sandbox.remote_shape import LambdaContainer
+from local_sandbox.standins.api_gateway import LambdaContainer
+from local_sandbox.standins.emulator import EmulatorServer
 
 REFERENCE = base64.b64encode(png_bytes(64, 64)).decode()
 

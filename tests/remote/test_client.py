@@ -14,8 +14,8 @@ from mcp import Client
 from mcp.types import ResourceLink
 from remote_support import png_bytes, s3_object, succeeds, text
 
-from local_sandbox.emulator import EmulatorServer
-from local_sandbox.remote_shape import RemoteShape
+from local_sandbox.standins.emulator import EmulatorServer
+from local_sandbox.standins.remote_shape import RemoteShape
 
 pytestmark = pytest.mark.anyio
 

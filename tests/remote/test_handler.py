@@ -11,7 +11,8 @@ from remote_support import LEGACY, MODERN, Events, body_of
 
 from gpt_image_mcp.entry import lambda_mcp
 from gpt_image_mcp.entry.lambda_mcp import McpFunction
-from local_sandbox.remote_shape import LambdaContainer, RemoteShape, http_api_event
+from local_sandbox.standins.api_gateway import LambdaContainer, http_api_event
+from local_sandbox.standins.remote_shape import RemoteShape
 
 
 def test_events_have_the_api_gateway_v2_shape(events: Events) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from remote_support import mcp_client, refused, succeeds
 
-from local_sandbox.emulator import EmulatorServer
-from local_sandbox.remote_shape import RemoteShape
+from local_sandbox.standins.emulator import EmulatorServer
+from local_sandbox.standins.remote_shape import RemoteShape
 
 pytestmark = pytest.mark.anyio
 

@@ -25,9 +25,9 @@ from gpt_image_mcp.aws.config import WORKER_REQUIRED, AwsSettings
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.entry.compose import AwsServices, aws_settings, image_service, job_service, openai_settings
 from gpt_image_mcp.entry.lambda_worker import WorkerFunction
-from local_sandbox.aws_resources import AwsClients, create_resources
-from local_sandbox.emulator import EmulatorServer
-from local_sandbox.sqs_driver import SqsDriver
+from local_sandbox.standins.aws_resources import AwsClients, create_resources
+from local_sandbox.standins.emulator import EmulatorServer
+from local_sandbox.standins.sqs_driver import SqsDriver
 
 REGION = "us-east-1"
 _prefixes = itertools.count()

@@ -15,10 +15,10 @@ from gpt_image_mcp.aws.job_blobs import S3JobBlobs
 from gpt_image_mcp.core.jobs import JobRecord, JobService
 from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolName
 from gpt_image_mcp.entry.compose import AwsServices
-from local_sandbox.aws_resources import AwsNames
-from local_sandbox.emulator import EmulatorServer
-from local_sandbox.lambda_context import LambdaContext
-from local_sandbox.sqs_driver import WORKER_FUNCTION_NAME
+from local_sandbox.standins.aws_resources import AwsNames
+from local_sandbox.standins.emulator import EmulatorServer
+from local_sandbox.standins.lambda_context import LambdaContext
+from local_sandbox.standins.sqs_driver import WORKER_FUNCTION_NAME
 
 T = TypeVar("T")
 IMAGE_PATHS = ("/v1/images/generations", "/v1/images/edits")

@@ -25,8 +25,8 @@ from gpt_image_mcp.core.errors import NotFoundError, UpstreamError, UserFacingEr
 from gpt_image_mcp.core.jobs import JobService, job_history_id
 from gpt_image_mcp.entry.lambda_worker import WorkerConfig, WorkerFunction, is_transient, queue_url_from_arn
 from gpt_image_mcp.entry.lambda_worker import logger as worker_logger
-from local_sandbox.emulator import EmulatorServer
-from local_sandbox.sqs_driver import SqsDriver, failed_ids
+from local_sandbox.standins.emulator import EmulatorServer
+from local_sandbox.standins.sqs_driver import SqsDriver, failed_ids
 
 A, B = "alice", "bob"
 

@@ -31,9 +31,9 @@ from task_support import (
 from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.tasks import TASKS_EXTENSION
-from local_sandbox.emulator import EmulatorServer
 from local_sandbox.local_server import LOCAL_USER, build_local_server
 from local_sandbox.sqlite_jobs import SQLiteJobStore
+from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 TASK_KEYS = {"taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt", "ttlMs", "pollIntervalMs"}

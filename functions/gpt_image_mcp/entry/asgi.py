@@ -1,4 +1,8 @@
-"""ASGI pieces that adapt the SDK's Streamable HTTP app to Lambda (see shared notes mcp-serverless.md §2.3).
+"""ASGI pieces that adapt the SDK's Streamable HTTP app to Lambda.
+
+A plain `Mangum(app)` fails every warm invocation ("run() can only be called once per instance": Mangum runs the
+lifespan on each call), and `lifespan="off"` alone fails with "Task group is not initialized" (python-sdk
+issue #3121, Mangum issue #342). Hence:
 
 * `OncePerLoop` enters the session manager's `run()` once per event loop, in a task parked on that loop, so warm
   invocations reuse it (Mangum >= 0.21 keeps one loop per container). If it finds a different running loop, it

@@ -4,7 +4,7 @@ Composition root of the remote mode (the counterpart of `local_sandbox.local_ser
 bearer auth (API keys + Cognito), the OpenAI key from Secrets Manager (or `OPENAI_API_KEY` when emulating locally),
 and a 30 s time budget per call. The module imports only the logger; the rest is built on the first invocation and
 reused while the container is warm. One `McpFunction` is one container: `handler` keeps one per process, and
-`local_sandbox.remote_shape` makes its own.
+`local_sandbox.standins.remote_shape` makes its own.
 """
 
 from __future__ import annotations

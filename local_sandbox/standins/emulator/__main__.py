@@ -1,4 +1,4 @@
-"""`python -m local_sandbox.emulator` (or `gpt-image-emulator`): run the images emulator until stopped.
+"""`python -m local_sandbox.standins.emulator` (or `gpt-image-emulator`): run the images emulator until stopped.
 
 It prints one line, `OPENAI_BASE_URL=http://127.0.0.1:PORT/v1`, so a shell or a test can start it on a
 free port and read where it listens; it stops on SIGINT or SIGTERM.
@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from local_sandbox.emulator.server import EmulatorServer
+from local_sandbox.standins.emulator.server import EmulatorServer
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,9 +28,9 @@ from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import urlsplit
 
-from local_sandbox.emulator import images
-from local_sandbox.emulator.images import ApiError
-from local_sandbox.emulator.multipart import MultipartError, Part, boundary_of, parse
+from local_sandbox.standins.emulator import images
+from local_sandbox.standins.emulator.images import ApiError
+from local_sandbox.standins.emulator.multipart import MultipartError, Part, boundary_of, parse
 
 INVALID_KEY = "sk-invalid"
 UNVERIFIED_KEY = "sk-unverified"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-from local_sandbox.emulator.multipart import MultipartError, Part
+from local_sandbox.standins.emulator.multipart import MultipartError, Part
 
 if TYPE_CHECKING:
     from PIL import Image

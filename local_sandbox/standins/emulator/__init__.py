@@ -5,9 +5,9 @@ and `/v1/images/edits`, with validation, usage figures and error bodies modelled
 plus fault injection (rate limits, 5xx, hangs, dropped connections) and a request log.
 It is not OpenAI: it marks every answer with `x-emulator: gpt-image-mcp`, never needs a real API key
 (any non-empty key works), and its pictures are generated gradients. Run it alone with
-`python -m local_sandbox.emulator`.
+`python -m local_sandbox.standins.emulator`.
 """
 
-from local_sandbox.emulator.server import EmulatorServer
+from local_sandbox.standins.emulator.server import EmulatorServer
 
 __all__ = ["EmulatorServer"]

@@ -9,7 +9,8 @@ module does not know raises `TemplateError` instead of being silently dropped.
 Used by the tests and by the local emulation command only; never imported in Lambda. The YAML loader (cfn-lint's,
 which understands the CloudFormation short tags such as `!Sub`) and boto3 are imported lazily.
 
-Import direction: local_sandbox.aws_resources -> boto3, cfnlint.decode (lazily). Nothing in `functions/` imports it.
+Import direction: local_sandbox.standins.aws_resources -> boto3, cfnlint.decode (lazily). Nothing in `functions/`
+imports it.
 
 Local physical names are `<prefix>-<logical id in kebab case>`, e.g. `local-history-table`, `local-jobs-queue`.
 Every call is idempotent: existing resources are reused and brought in line with the template.
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 
 BUCKET_TYPE = "AWS::S3::Bucket"
 QUEUE_TYPE = "AWS::SQS::Queue"
@@ -324,7 +325,8 @@ def _check_properties(logical_id: str, properties: Mapping[str, Any], known: set
     unknown = sorted(set(properties) - known - ignored)
     if unknown:
         raise TemplateError(
-            f"{logical_id}: no local translation for {', '.join(unknown)}; teach local_sandbox/aws_resources.py"
+            f"{logical_id}: no local translation for {', '.join(unknown)}; "
+            "teach local_sandbox/standins/aws_resources.py"
         )
 
 
@@ -639,7 +641,7 @@ def create_resources(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m local_sandbox.aws_resources --endpoint-url http://127.0.0.1:5000`: print the names as env JSON."""
+    """`python -m local_sandbox.standins.aws_resources --endpoint-url URL`: print the names as env JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--endpoint-url", help="AWS emulator URL (default: AWS_ENDPOINT_URL)")
     parser.add_argument("--region", help="region (default: the session's, e.g. AWS_DEFAULT_REGION)")

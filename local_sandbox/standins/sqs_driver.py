@@ -14,7 +14,7 @@ moto's SQS -> Lambda trigger does nothing, so this plays its part, with the same
 `concurrency` poller threads each own one handler (one warm container each, like the event source's
 MaximumConcurrency), made by `handler_factory`, e.g. `lambda: WorkerFunction(env)`.
 
-Import direction: local_sandbox.sqs_driver -> boto3 (a client is passed in). It does not import the worker.
+Import direction: local_sandbox.standins.sqs_driver -> boto3 (a client is passed in). It does not import the worker.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from local_sandbox.lambda_context import LambdaContext
+from local_sandbox.standins.lambda_context import LambdaContext
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,224 @@
+"""The remote deployment's shape on one machine: moto for AWS, the images emulator for OpenAI, a stand-in API Gateway.
+
+`gpt-image-mcp-remote` (or `RemoteShape` in Python) starts, all on loopback:
+
+* moto's server (`ThreadedMotoServer`) with the template's bucket, queues and tables (`aws_resources`);
+* the OpenAI images emulator;
+* an HTTP front that turns each request into an API Gateway HTTP API (payload 2.0) event, invokes the real MCP
+  Lambda handler code (`McpFunction`, what `lambda_mcp.handler` runs) on one worker thread — one warm container, as
+  on Lambda — and writes the Lambda proxy response back (status, headers, cookies, base64 bodies).
+
+It creates an API key for a demo user and prints the MCP URL, the bearer token and a `claude mcp add` line. Image
+links are presigned URLs on moto's loopback server: they download with curl or a browser. Nothing leaves the machine;
+AWS credentials are dummies and no real key is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from gpt_image_mcp.entry.lambda_mcp import McpFunction
+from gpt_image_mcp.entry.lambda_worker import WorkerFunction
+from local_sandbox.standins.api_gateway import ApiGatewayFront, LambdaContainer
+from local_sandbox.standins.aws_resources import AwsClients, AwsNames, create_resources
+from local_sandbox.standins.emulator import EmulatorServer
+from local_sandbox.standins.lambda_context import REGION
+from local_sandbox.standins.sqs_driver import SqsDriver
+
+DEMO_USER = "demo-user"
+REQUIRED_SCOPE = "gpt-image-mcp/images"
+EMULATOR_KEY = "sk-emulator-remote-shape"
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+@dataclass(slots=True)
+class RemoteShape:
+    """Moto + emulator + API Gateway stand-in + the MCP function; `start()`/`stop()` or a `with` block."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    link_expiry_seconds: int = 3600
+    demo_user: str = DEMO_USER
+    extra_env: dict[str, str] = field(default_factory=dict, repr=False)
+    run_worker: bool = True  # drive the SQS worker from the queue, like the event source mapping does
+    env: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    mcp_url: str = field(default="", init=False)
+    token: str = field(default="", init=False, repr=False)
+    emulator: EmulatorServer = field(init=False)
+    function: McpFunction = field(init=False, repr=False)
+    container: LambdaContainer = field(init=False)
+    names: AwsNames | None = field(default=None, init=False)
+    moto_url: str = field(default="", init=False)
+    _moto: Any = field(default=None, init=False)
+    _front: ApiGatewayFront | None = field(default=None, init=False)
+    worker_driver: SqsDriver | None = field(default=None, init=False)
+    _saved_env: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
+
+    def start(self) -> Self:
+        from moto.server import ThreadedMotoServer
+
+        from gpt_image_mcp.aws import clients
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: one line per AWS call
+        try:
+            self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+            self._moto.start()
+            self.moto_url = "http://{}:{}".format(*self._moto.get_host_and_port())
+            self._set_process_env({**AWS_ENV, "AWS_ENDPOINT_URL": self.moto_url})
+            clients.reset_clients()
+            # moto's state is per process: start from a clean one, then make the template's resources.
+            reset = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")
+            with urllib.request.urlopen(reset, timeout=10):
+                pass
+            self.names = create_resources(
+                AwsClients(s3=clients.s3_client(), sqs=clients.sqs_client(), dynamodb=clients.dynamodb_client())
+            )
+            self.emulator = EmulatorServer(self.host).start()
+            self._front = ApiGatewayFront((self.host, self.port))
+            self.mcp_url = f"http://{self.host}:{self._front.port}/mcp"
+            self.env = self.lambda_env(self._front.port)
+            self.function = McpFunction(self.env)
+            self.container = self._front.container = LambdaContainer(self.function)
+            if self.run_worker:
+                env = self.env
+                self.worker_driver = SqsDriver(
+                    clients.sqs_client(), self.names.queue_url, lambda: WorkerFunction(env)
+                ).start()
+            self._front.start()
+            self.token = self.create_key(self.demo_user)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def lambda_env(self, port: int) -> dict[str, str]:
+        """The MCP function's environment, as template.yaml sets it, pointed at the local stand-ins."""
+        assert self.names is not None, "start() first"
+        hosts = f"{self.host}:{port},localhost:{port}"
+        return {
+            **os.environ,
+            **self.names.environment(),
+            "LINK_EXPIRY_SECONDS": str(self.link_expiry_seconds),
+            "MCP_ALLOWED_HOSTS": hosts,
+            "MCP_RESOURCE_URL": f"http://{self.host}:{port}/mcp",
+            "COGNITO_REQUIRED_SCOPE": REQUIRED_SCOPE,
+            "OPENAI_API_KEY": EMULATOR_KEY,
+            "OPENAI_BASE_URL": self.emulator.base_url,
+            "MCP_REQUEST_STATE_KEY": secrets.token_hex(32),
+            "POWERTOOLS_SERVICE_NAME": "gpt-image-mcp",
+            **self.extra_env,
+        }
+
+    def create_key(self, user: str, scopes: Sequence[str] = ("images",)) -> str:
+        """A new API key (bearer token) for `user`."""
+        from gpt_image_mcp.aws import clients
+        from gpt_image_mcp.aws.api_keys import ApiKeyStore
+
+        assert self.names is not None, "start() first"
+        plaintext, _ = ApiKeyStore(clients.dynamodb_client(), self.names.api_keys_table).create(user, list(scopes))
+        return plaintext
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke the function directly with an event (bypassing the HTTP front)."""
+        return self.container.invoke(event)
+
+    def stop(self) -> None:
+        driver, self.worker_driver = self.worker_driver, None
+        if driver is not None:
+            driver.stop()
+        front, self._front = self._front, None
+        if front is not None:
+            front.stop()
+        with contextlib.suppress(AttributeError):
+            self.container.close()
+        with contextlib.suppress(AttributeError):
+            self.emulator.stop()
+        moto, self._moto = self._moto, None
+        if moto is not None:
+            moto.stop()
+        self._restore_process_env()
+
+    def _set_process_env(self, values: Mapping[str, str]) -> None:
+        """boto3 reads credentials and the endpoint from the process environment; restored by `stop()`."""
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ.pop(name, None)
+        os.environ["AWS_CONFIG_FILE"] = os.devnull
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+    def _restore_process_env(self) -> None:
+        saved, self._saved_env = self._saved_env, {}
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        with contextlib.suppress(Exception):
+            from gpt_image_mcp.aws import clients
+
+            clients.reset_clients()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gpt-image-mcp-remote",
+        description=(
+            "Run the remote (AWS) shape of the MCP server on loopback: moto for S3/DynamoDB/SQS, the OpenAI images "
+            "emulator, and an API Gateway stand-in in front of the Lambda handler. Nothing leaves this machine."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=0, help="port of the MCP endpoint; 0 picks a free one")
+    parser.add_argument("--user", default=DEMO_USER, help=f"user id of the demo API key (default: {DEMO_USER})")
+    parser.add_argument("--link-expiry", type=int, default=3600, help="presigned link lifetime in seconds")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with RemoteShape(port=args.port, link_expiry_seconds=args.link_expiry, demo_user=args.user) as shape:
+        print(f"MCP URL:      {shape.mcp_url}", flush=True)
+        print(f"Bearer token: {shape.token}  (user {shape.demo_user!r})", flush=True)
+        print(
+            f'Claude Code:  claude mcp add --transport http gpt-image-remote {shape.mcp_url} --header "Authorization: '
+            f'Bearer {shape.token}"',
+            flush=True,
+        )
+        print(f"AWS (moto):   {shape.moto_url}   OpenAI emulator: {shape.emulator.base_url}", flush=True)
+        print(
+            "Remote shape running on loopback (moto + emulator, not AWS or OpenAI); Ctrl-C stops it.", file=sys.stderr
+        )
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
