@@ -12,6 +12,7 @@ from gpt_image_mcp.aws import clients
 from gpt_image_mcp.aws.config import WORKER_REQUIRED, AwsSettings
 from gpt_image_mcp.aws.secrets import clear_secret_cache, get_secret
 from gpt_image_mcp.core.errors import ConfigurationError
+from gpt_image_mcp.entry.endpoint import resolve_endpoint
 
 MCP_ENV = {
     "IMAGES_BUCKET": "images",
@@ -45,12 +46,44 @@ def test_from_env_reads_every_variable() -> None:
 
 
 def test_missing_variables_are_named() -> None:
-    env = {name: value for name, value in MCP_ENV.items() if name not in ("IMAGES_BUCKET", "MCP_RESOURCE_URL")}
+    env = {name: value for name, value in MCP_ENV.items() if name not in ("IMAGES_BUCKET", "JOBS_QUEUE_URL")}
     with pytest.raises(ConfigurationError) as caught:
         AwsSettings.from_env({**env, "JOBS_TABLE": "  "})
     assert caught.value.message.startswith(
-        "Missing environment variables IMAGES_BUCKET, JOBS_TABLE, MCP_RESOURCE_URL: the stack's template sets them"
+        "Missing environment variables IMAGES_BUCKET, JOBS_TABLE, JOBS_QUEUE_URL: the stack's template sets them"
     )
+
+
+API_CONTEXT = {"apiId": "abc123def4", "domainName": "abc123def4.execute-api.us-east-1.amazonaws.com"}
+EXECUTE_API = {"MCP_EXECUTE_API_DOMAIN": "execute-api.us-east-1.amazonaws.com"}
+
+
+def test_the_endpoint_is_learnt_from_api_gateway_without_naming_the_api() -> None:
+    env = {k: v for k, v in MCP_ENV.items() if k not in ("MCP_ALLOWED_HOSTS", "MCP_RESOURCE_URL")} | EXECUTE_API
+    resolved = resolve_endpoint(AwsSettings.from_env(env), API_CONTEXT)
+    assert resolved.resource_url == "https://abc123def4.execute-api.us-east-1.amazonaws.com/mcp"
+    assert resolved.allowed_hosts == ["abc123def4.execute-api.us-east-1.amazonaws.com"]
+    # a custom domain (DomainName) is the resource URL; the API's own host stays allowed
+    custom = resolve_endpoint(AwsSettings.from_env({**MCP_ENV, **EXECUTE_API}), API_CONTEXT)
+    assert custom.resource_url == "https://mcp.example.com/mcp"
+    assert custom.allowed_hosts == [
+        "abc123def4.execute-api.us-east-1.amazonaws.com",
+        "abc.execute-api.us-east-1.amazonaws.com",
+        "mcp.example.com",
+    ]
+    # an apiId that is not API Gateway's shape is never made into a host
+    odd = resolve_endpoint(AwsSettings.from_env({**MCP_ENV, **EXECUTE_API}), {"apiId": "evil.example.net#"})
+    assert odd.allowed_hosts == ["abc.execute-api.us-east-1.amazonaws.com", "mcp.example.com"]
+
+
+def test_an_unknown_endpoint_is_a_configuration_error() -> None:
+    env = {k: v for k, v in MCP_ENV.items() if k not in ("MCP_ALLOWED_HOSTS", "MCP_RESOURCE_URL")}
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_endpoint(AwsSettings.from_env(env), API_CONTEXT)
+    assert caught.value.message.startswith("The MCP resource URL is unknown: set MCP_RESOURCE_URL")
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_endpoint(AwsSettings.from_env({**MCP_ENV, "MCP_ALLOWED_HOSTS": "[::1]:8080,ok.example"}), {})
+    assert caught.value.message.startswith("MCP_ALLOWED_HOSTS entries '[::1]:8080' cannot be served")
 
 
 def test_the_worker_needs_only_the_storage_variables() -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -155,40 +157,64 @@ def test_cycle_detector_sees_the_sam_events_cycle() -> None:
 
 def test_no_circular_dependency_after_sam_transform(template: dict[str, Any]) -> None:
     deps = _dependencies(template)
-    assert "HttpApi" in deps["McpFunction"], "the MCP function is expected to name its API (allowed hosts)"
+    assert "McpFunction" in deps["HttpApi"], "the routes are the function's Events: the API depends on it"
     assert _cycle(deps) is None
 
 
 # ------------------------------------------------------------------------------------------------ HTTP API
 
+MCP_ROUTES = {
+    ("POST", "/mcp"),
+    ("GET", "/mcp"),
+    ("DELETE", "/mcp"),
+    ("GET", "/.well-known/oauth-protected-resource/mcp"),
+}
 
-def test_http_api_routes_reach_the_mcp_function_by_name(template: dict[str, Any]) -> None:
+
+def test_http_api_routes_are_events_of_the_mcp_function(template: dict[str, Any]) -> None:
     api = _props(template, "HttpApi")
     assert "Auth" not in api, "auth is verified in the app (401 + resource_metadata), not by API Gateway"
-    paths = api["DefinitionBody"]["paths"]
-    routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
-    assert routes == {
-        ("POST", "/mcp"),
-        ("GET", "/mcp"),
-        ("DELETE", "/mcp"),
-        ("GET", "/.well-known/oauth-protected-resource/mcp"),
-    }
-    integrations = api["DefinitionBody"]["components"]["x-amazon-apigateway-integrations"]
-    for ops in paths.values():
-        for op in ops.values():
-            ref = op["x-amazon-apigateway-integration"]["$ref"]
-            assert ref.rsplit("/", 1)[-1] in integrations
-    (integration,) = integrations.values()
-    assert integration["type"] == "aws_proxy"
-    assert integration["payloadFormatVersion"] == "2.0"
-    assert integration["timeoutInMillis"] <= 30000
-    function_name = _props(template, "McpFunction")["FunctionName"]["Fn::Sub"]
-    assert integration["uri"]["Fn::Sub"].endswith(f":function:{function_name}/invocations")
+    assert "DefinitionBody" not in api, "routes in a definition body are invisible to sam local start-api"
+    events = _props(template, "McpFunction")["Events"].values()
+    assert all(event["Type"] == "HttpApi" and event["Properties"]["ApiId"] == {"Ref": "HttpApi"} for event in events)
+    for event in events:  # HttpApi events default to payload 2.0 and API Gateway's 30 s limit; keep it so
+        assert event["Properties"].get("PayloadFormatVersion", "2.0") == "2.0"
+        assert event["Properties"].get("TimeoutInMillis", 30000) <= 30000
+    routes = {(event["Properties"]["Method"].upper(), event["Properties"]["Path"]) for event in events}
+    assert routes == MCP_ROUTES
 
-    permission = _props(template, "McpFunctionApiPermission")
-    assert permission["FunctionName"] == {"Ref": "McpFunction"}
-    assert permission["Principal"] == "apigateway.amazonaws.com"
-    assert "${HttpApi}" in permission["SourceArn"]["Fn::Sub"]
+
+def _sam_python() -> Path:
+    """The python of the SAM tools venv (made by infra/scripts/validate.sh, which .ci/run runs before pytest)."""
+    venv = Path(os.environ.get("SAM_VENV") or ROOT / ".venv-sam")
+    python = (venv if venv.is_absolute() else ROOT / venv) / "bin" / "python"
+    if not python.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"no SAM tools venv at {venv}: infra/scripts/validate.sh must run before pytest")
+        pytest.skip(f"no SAM tools venv at {venv}: run infra/scripts/validate.sh (or set SAM_VENV) first")
+    return python
+
+
+def test_sam_local_finds_every_route() -> None:
+    """`sam local start-api` needs Docker to run, but its template and route providers run anywhere."""
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+    result = subprocess.run(
+        [str(_sam_python()), str(Path(__file__).with_name("sam_routes.py")), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["functions"] == ["McpFunction", "WorkerFunction"]
+    routes = {(method, route["path"]) for route in found["routes"] for method in route["methods"]}
+    assert routes - {(method, path) for method, path in routes if method == "OPTIONS"} == MCP_ROUTES
+    for route in found["routes"]:
+        assert (route["function"], route["event_type"]) == ("McpFunction", "HttpApi")
+        assert route["payload_format_version"] in (None, "2.0"), "sam local sends 2.0 events for None"
 
 
 def test_http_api_cors(template: dict[str, Any]) -> None:
@@ -210,6 +236,7 @@ MCP_ENV = {
     "OPENAI_API_KEY_SECRET_ARN",
     "LINK_EXPIRY_SECONDS",
     "MCP_ALLOWED_HOSTS",
+    "MCP_EXECUTE_API_DOMAIN",
     "MCP_RESOURCE_URL",
     "COGNITO_ISSUER",
     "COGNITO_CLIENT_IDS",
@@ -240,9 +267,11 @@ def test_mcp_function(template: dict[str, Any]) -> None:
     assert fn["Timeout"] < 30, "API Gateway cuts requests at 30 s"
     env = fn["Environment"]["Variables"]
     assert set(env) >= MCP_ENV
-    hosts = env["MCP_ALLOWED_HOSTS"]["Fn::Sub"]
-    assert hosts.startswith("${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix},")
-    assert "${DomainName}" in hosts and "${AllowedHosts}" in hosts
+    assert env["MCP_ALLOWED_HOSTS"] == {"Fn::Sub": "${DomainName},${AllowedHosts}"}
+    assert env["MCP_EXECUTE_API_DOMAIN"] == {"Fn::Sub": "execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    assert env["MCP_RESOURCE_URL"] == {"Fn::If": ["HasDomainName", {"Fn::Sub": "https://${DomainName}/mcp"}, ""]}
+    named = _refs({key: value for key, value in fn.items() if key != "Events"})
+    assert not named & {"HttpApi", "CustomDomain", "CustomDomainMapping"}, "the API depends on this function"
 
 
 def test_worker_function_and_event_source(template: dict[str, Any]) -> None:
@@ -557,11 +586,11 @@ def test_samconfig(template: dict[str, Any]) -> None:
     assert deploy["resolve_s3"] is True
     assert config["default"]["global"]["parameters"]["stack_name"]
     assert config["local"]["global"]["parameters"]["stack_name"]
-    local_invoke = config["local"]["local_invoke"]["parameters"]
-    assert (ROOT / local_invoke["env_vars"]).is_file()
+    local = config["local"]["global"]["parameters"]  # sam local invoke and start-api
+    assert (ROOT / local["env_vars"]).is_file()
     declared = template["Parameters"]
     required = {name for name, spec in declared.items() if "Default" not in spec}
-    for section in (deploy, local_invoke):
+    for section in (deploy, local):
         names = dict(_overrides(section))
         assert set(names) <= set(declared)
         assert required <= set(names)

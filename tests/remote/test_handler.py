@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
@@ -78,6 +79,70 @@ def test_get_on_mcp_is_405(container: LambdaContainer, events: Events) -> None:
 def test_unknown_host_is_421(container: LambdaContainer, events: Events) -> None:
     response = container.invoke(events.modern("tools/list", headers={"host": "evil.example.net"}))
     assert response["statusCode"] == 421
+
+
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [
+        ("host:abc", 400),
+        ("[::1]:8080", 421),
+        ("[::1]", 421),
+        ("[::1]:abc", 400),
+        ("", 400),
+        ("two words", 400),
+        ("a:1:2", 400),
+        ("127.0.0.1:99999", 400),
+        ("évil.example", 400),
+        ("127.0.0.1:8080", 421),
+    ],
+)
+@pytest.mark.parametrize("path", ["/mcp", "/.well-known/oauth-protected-resource/mcp"])
+def test_malformed_or_foreign_host_is_400_or_421_never_500(
+    container: LambdaContainer, events: Events, sent: str, status: int, path: str
+) -> None:
+    """Mangum splits Host on ":" and fails with a 500 on these: they are answered before it runs."""
+    event = events.modern("tools/list", headers={"host": sent}, path=path)
+    event["headers"].update(host=sent, **{"x-forwarded-port": "443"})  # as sent; API Gateway sets the port
+    response = container.invoke(event)
+    assert response["statusCode"] == status
+    message = json.loads(response["body"])["error"]["message"]
+    if status == 400:
+        assert message.startswith(("Malformed Host header", "Missing Host header"))
+    else:
+        assert message == f"Misdirected request: this server does not answer for Host {sent!r}; use the MCP URL's host."
+
+
+def test_missing_host_or_odd_forwarded_port_is_400(container: LambdaContainer, events: Events, host: str) -> None:
+    event = events.modern("tools/list")
+    del event["headers"]["host"]
+    response = container.invoke(event)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["message"] == (
+        "Missing Host header: send the host of the MCP URL, e.g. Host: mcp.example.com."
+    )
+    portless = events.modern("tools/list", headers={"host": host.split(":")[0], "x-forwarded-port": "abc"})
+    assert container.invoke(portless)["statusCode"] == 400
+
+
+def test_the_apis_own_host_is_learnt_from_the_request(shape: RemoteShape, events: Events) -> None:
+    """As deployed: no MCP_RESOURCE_URL nor allowed hosts naming the API; API Gateway's apiId names it."""
+    env = {k: v for k, v in shape.env.items() if k not in ("MCP_RESOURCE_URL", "MCP_ALLOWED_HOSTS")}
+    own_host = "abc123def4.execute-api.us-east-1.amazonaws.com"
+    deployed = LambdaContainer(McpFunction({**env, "MCP_EXECUTE_API_DOMAIN": "execute-api.us-east-1.amazonaws.com"}))
+
+    def invoke(event: dict[str, Any], host: str) -> dict[str, Any]:
+        event["headers"]["host"] = host
+        event["requestContext"].update(apiId="abc123def4", domainName=host)
+        return deployed.invoke(event)
+
+    try:
+        metadata = invoke(events.http(method="GET", path="/.well-known/oauth-protected-resource/mcp"), own_host)
+        assert body_of(metadata)["resource"] == f"https://{own_host}/mcp"
+        assert invoke(events.modern("tools/list"), own_host)["statusCode"] == 200
+        assert invoke(events.modern("tools/list"), "other.execute-api.us-east-1.amazonaws.com")["statusCode"] == 421
+        assert invoke(events.modern("tools/list"), events.host)["statusCode"] == 421
+    finally:
+        deployed.close()
 
 
 def test_foreign_origin_is_403(container: LambdaContainer, events: Events, host: str) -> None:

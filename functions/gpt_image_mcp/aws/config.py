@@ -22,8 +22,6 @@ MCP_REQUIRED: tuple[str, ...] = (
     *WORKER_REQUIRED,
     "API_KEYS_TABLE",
     "JOBS_QUEUE_URL",
-    "MCP_ALLOWED_HOSTS",
-    "MCP_RESOURCE_URL",
     "MCP_REQUEST_STATE_SECRET_ARN",
 )
 
@@ -64,8 +62,9 @@ class AwsSettings:
     api_keys_table: str = ""
     queue_url: str = ""
     link_expiry_seconds: int = LINK_EXPIRY_DEFAULT
-    allowed_hosts: list[str] = field(default_factory=list)
-    resource_url: str = ""
+    allowed_hosts: list[str] = field(default_factory=list)  # besides the API's own host (see entry.endpoint)
+    resource_url: str = ""  # empty: https://<the API's execute-api host>/mcp, learnt from the first request
+    execute_api_domain: str = ""  # "execute-api.<region>.<URL suffix>": the API's host is "<api id>.<this>"
     cognito_issuer: str = ""  # empty: no Cognito, API keys only
     cognito_client_ids: list[str] = field(default_factory=list)
     required_scope: str = ""  # COGNITO_REQUIRED_SCOPE, e.g. "https://mcp.example.com/mcp/images"
@@ -97,6 +96,7 @@ class AwsSettings:
             link_expiry_seconds=_link_expiry(env),
             allowed_hosts=_list(env, "MCP_ALLOWED_HOSTS"),
             resource_url=_text(env, "MCP_RESOURCE_URL"),
+            execute_api_domain=_text(env, "MCP_EXECUTE_API_DOMAIN").strip("."),
             cognito_issuer=issuer,
             cognito_client_ids=client_ids,
             required_scope=_text(env, "COGNITO_REQUIRED_SCOPE"),

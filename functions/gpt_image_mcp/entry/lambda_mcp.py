@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gpt_image_mcp.entry.compose import int_env
+from gpt_image_mcp.entry.endpoint import MCP_PATH, host_problem
 from gpt_image_mcp.entry.observability import ImageMetrics, ImageResultHook, make_logger, route_library_logs
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 logger = make_logger()
 
-MCP_PATH = "/mcp"
 SERVER_NAME = "gpt-image-mcp"  # fixed: it is the audience of MRTR requestState across containers
 API_BUDGET_SECONDS = 30.0  # API Gateway's integration timeout
 ANSWER_MARGIN_SECONDS = 4.0  # kept back from the budget to read the finished job and answer
@@ -86,9 +86,10 @@ def call_policy(service: ImageService, jobs: JobService, queue_url: str, invocat
 
 
 def build_remote_server(
-    env: Mapping[str, str], invocation: Invocation, metrics: ImageMetrics
+    env: Mapping[str, str], invocation: Invocation, metrics: ImageMetrics, request_context: Mapping[str, Any]
 ) -> tuple[MCPServer, AwsSettings]:
-    """The MCP server of the remote mode, with every collaborator built from `env`."""
+    """The MCP server of the remote mode, with every collaborator built from `env`; `request_context` (API
+    Gateway's, of the first request) completes the endpoint (`entry.endpoint`)."""
     from mcp.server.auth.middleware.auth_context import get_access_token
     from mcp.server.auth.settings import AuthSettings
     from mcp.server.request_state import RequestStateSecurity
@@ -100,12 +101,13 @@ def build_remote_server(
     from gpt_image_mcp.core.budget import RequestBudget
     from gpt_image_mcp.core.errors import UserFacingError
     from gpt_image_mcp.entry.compose import AwsServices, aws_settings, image_service, job_service, openai_settings
+    from gpt_image_mcp.entry.endpoint import resolve_endpoint
     from gpt_image_mcp.server.app import build_server
     from gpt_image_mcp.server.job_tools import register_job_tools
     from gpt_image_mcp.server.remote_tools import register_remote_tools
     from gpt_image_mcp.server.tasks import TasksExtension
 
-    aws = aws_settings(env, MCP_REQUIRED)
+    aws = resolve_endpoint(aws_settings(env, MCP_REQUIRED), request_context)
     settings = openai_settings(env, aws)
     state_key = (env.get("MCP_REQUEST_STATE_KEY") or "").strip() or get_secret(
         aws.request_state_secret_arn, field="MCP_REQUEST_STATE_KEY"
@@ -154,9 +156,10 @@ class McpFunction:
         self.metrics = ImageMetrics(self.env)
         self.server: MCPServer | None = None
         self.asgi: OncePerLoop | None = None
+        self.allowed_hosts: list[str] = []
         self._adapter: LambdaHandler | None = None
 
-    def _build(self) -> LambdaHandler:
+    def _build(self, request_context: Mapping[str, Any]) -> LambdaHandler:
         from mangum import Mangum
         from mcp.server.transport_security import TransportSecuritySettings
 
@@ -166,7 +169,8 @@ class McpFunction:
         limit = int_env(self.env, "MCP_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1024, 10 * 1024 * 1024)
         budget = int_env(self.env, "MCP_REQUEST_BUDGET_SECONDS", int(API_BUDGET_SECONDS), 5, 900)
         self.invocation.budget_seconds = float(budget)
-        server, aws = build_remote_server(self.env, self.invocation, self.metrics)
+        server, aws = build_remote_server(self.env, self.invocation, self.metrics, request_context)
+        self.allowed_hosts = aws.allowed_hosts
         security = TransportSecuritySettings(
             allowed_hosts=aws.allowed_hosts, allowed_origins=allowed_origins(aws.allowed_hosts, self.env)
         )
@@ -195,17 +199,18 @@ class McpFunction:
         self.invocation.begin(context)
         try:
             if self._adapter is None:
-                self._adapter = self._build()
+                self._adapter = self._build(request)
+            problem = host_problem(headers, self.allowed_hosts)  # before Mangum, which fails on odd hosts
+            if problem is not None:
+                status = problem[0]
+                return _error_response(status, problem[1])
             response = self._adapter(event, context)
             status = response.get("statusCode")
             return response
         except Exception:
             logger.exception("invocation failed")
             status = 500
-            from gpt_image_mcp.entry.asgi import jsonrpc_error
-
-            body = jsonrpc_error("Internal server error; the request id is in the server's logs.", -32603)
-            return {"statusCode": 500, "headers": {"content-type": "application/json"}, "body": body.decode()}
+            return _error_response(500, "Internal server error; the request id is in the server's logs.", -32603)
         finally:
             self.invocation.end()
             self.metrics.flush()
@@ -221,6 +226,14 @@ class McpFunction:
                     "cold_start": cold,
                 },
             )
+
+
+def _error_response(status: int, message: str, code: int = -32600) -> dict[str, Any]:
+    """A Lambda proxy response with a JSON-RPC error body, for what is answered before the app runs."""
+    from gpt_image_mcp.entry.asgi import jsonrpc_error
+
+    body = jsonrpc_error(message, code).decode()
+    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": body}
 
 
 _function: McpFunction | None = None
