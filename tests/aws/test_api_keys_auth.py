@@ -16,11 +16,12 @@ from typing import Any
 import jwt
 import pytest
 from aws_support import Names
+from clock import Clock
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from gpt_image_mcp.aws import keys_cli
-from gpt_image_mcp.aws.api_keys import ApiKeyStore, hash_key
+from gpt_image_mcp.aws.api_keys import REVOCATION_BOUND_SECONDS, TOUCH_INTERVAL_SECONDS, ApiKeyStore, hash_key
 from gpt_image_mcp.aws.auth import BearerTokenVerifier, safety_identifier, user_from_subject
 from gpt_image_mcp.aws.config import AwsSettings
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
@@ -98,14 +99,53 @@ def test_revoke_by_id_prefix_or_key(keys: ApiKeyStore) -> None:
 
 
 def test_revoke_reaches_other_containers_when_their_cache_expires(dynamodb: Any, aws: Names) -> None:
+    clock = Clock(time.time())
     admin = ApiKeyStore(dynamodb, aws.api_keys_table)
-    container = ApiKeyStore(dynamodb, aws.api_keys_table, cache_seconds=0.2)
+    container = ApiKeyStore(dynamodb, aws.api_keys_table, cache_seconds=0.2, clock=clock)
     plaintext, record = admin.create("alice")
     assert container.lookup(plaintext) is not None
     admin.revoke(record.key_id, "alice")
     assert container.lookup(plaintext) is not None  # served from the container's cache (at most cache_seconds)
-    time.sleep(0.25)
+    clock.now += 0.25
     assert container.lookup(plaintext) is None
+
+
+def test_a_revoked_key_stops_working_within_the_bound_on_every_container(dynamodb: Any, aws: Names) -> None:
+    """The documented bound (README, infra/README): 5 s after revocation no warm container accepts the key."""
+    clock = Clock(time.time())
+    admin = ApiKeyStore(dynamodb, aws.api_keys_table)
+    containers = [ApiKeyStore(dynamodb, aws.api_keys_table, clock=clock) for _ in range(3)]
+    plaintext, record = admin.create("alice")
+    for index, container in enumerate(containers):
+        assert container.lookup(plaintext) is not None  # read at different moments, each cached
+        clock.now += 1.0 if index < 2 else 0.0
+    admin.revoke(record.key_id, "alice")
+    revoked_at = clock.now
+    clock.now = revoked_at + REVOCATION_BOUND_SECONDS - 2.001  # the first container's copy is 4.999 s old
+    assert containers[0].lookup(plaintext) is not None
+    clock.now = revoked_at + REVOCATION_BOUND_SECONDS
+    assert [container.lookup(plaintext) for container in containers] == [None, None, None]
+    clock.now += 3600  # and no copy of a refused key comes back from the cache
+    assert [container.lookup(plaintext) for container in containers] == [None, None, None]
+
+
+def test_last_use_is_stamped_at_most_once_a_minute(dynamodb: Any, aws: Names) -> None:
+    clock = Clock(time.time())
+    container = ApiKeyStore(dynamodb, aws.api_keys_table, clock=clock)
+    plaintext, record = container.create("alice")
+
+    def last_used() -> str:
+        key = {"key_hash": {"S": record.key_hash}}
+        return str(dynamodb.get_item(TableName=aws.api_keys_table, Key=key)["Item"]["last_used_at"]["S"])
+
+    container.lookup(plaintext)
+    first = last_used()
+    clock.now += REVOCATION_BOUND_SECONDS + 1  # read again from DynamoDB, but not stamped again yet
+    container.lookup(plaintext)
+    assert last_used() == first
+    clock.now += TOUCH_INTERVAL_SECONDS
+    container.lookup(plaintext)
+    assert last_used() > first
 
 
 def test_revoke_refuses_another_users_or_an_unknown_key(keys: ApiKeyStore) -> None:

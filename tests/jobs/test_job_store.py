@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clock import Clock
 
 from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.errors import ConfigurationError
@@ -23,14 +24,6 @@ from local_sandbox.sqlite_jobs import SQLiteJobStore
 A, B = "alice", "bob"
 LEASE = 60.0
 MAX = 2
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

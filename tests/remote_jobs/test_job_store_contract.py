@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clock import Clock
 from remote_jobs_support import Stack
 
 from gpt_image_mcp.aws.dynamo_jobs import DynamoJobStore
@@ -21,14 +22,6 @@ A, B = "alice", "bob"
 LEASE = 60.0
 MAX = 2
 DAY = 86_400
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

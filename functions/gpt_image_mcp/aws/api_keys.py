@@ -6,6 +6,10 @@ expiry itself. Revoking marks the item (`revoked = true`) rather than deleting i
 
 The MCP function only looks keys up (and stamps `last_used_at`, at most once a minute per container); keys are made
 and revoked by the operator with `gpt-image-mcp-keys` (see `keys_cli`).
+
+Revocation bound: a container keeps a key it has read for at most `REVOCATION_BOUND_SECONDS` (5 s) before it reads
+the item again (strongly consistent), so a revoked key stops working on every container within 5 s. Unknown, revoked
+and expired keys are never cached.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +31,8 @@ from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
 API_KEY_PREFIX = "gim_"
 INDEX_BY_USER = "by_user"
 DEFAULT_SCOPES = ("images",)
-LOOKUP_CACHE_SECONDS = 60.0
+REVOCATION_BOUND_SECONDS = 5.0  # the longest a revoked key keeps working on a warm container
+TOUCH_INTERVAL_SECONDS = 60.0  # last_used_at is stamped at most this often per key per container
 _MAX_CACHE_ENTRIES = 1024
 _KEY_ID_BYTES = 6  # 12 hex characters: unique enough to name a key, not a secret
 _KEY_PATTERN = re.compile(r"^gim_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -85,11 +90,21 @@ def _from_item(item: dict[str, Any]) -> ApiKeyRecord:
 class ApiKeyStore:
     """Create, look up, list and revoke API keys in one DynamoDB table."""
 
-    def __init__(self, dynamodb_client: Any, table: str, *, cache_seconds: float = LOOKUP_CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        dynamodb_client: Any,
+        table: str,
+        *,
+        cache_seconds: float = REVOCATION_BOUND_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`clock` (epoch seconds) times the cache and key expiry; tests pass a fake one."""
         self._db = dynamodb_client
         self.table = table
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[ApiKeyRecord, float]] = {}  # key_hash -> (record, monotonic time read)
+        self._clock = clock
+        self._cache: dict[str, tuple[ApiKeyRecord, float]] = {}  # key_hash -> (record, time read)
+        self._touched: dict[str, float] = {}  # key_hash -> when last_used_at was last stamped
         self._lock = threading.Lock()
 
     def create(
@@ -136,10 +151,10 @@ class ApiKeyStore:
         if match is None:
             return None
         key_hash = hash_key(plaintext)
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             cached = self._cache.get(key_hash)
-        if cached is not None and now - cached[1] < self._cache_seconds:
+        if cached is not None and 0 <= now - cached[1] < self._cache_seconds:
             record: ApiKeyRecord | None = cached[0]
         else:
             response = self._db.get_item(TableName=self.table, Key={"key_hash": {"S": key_hash}}, ConsistentRead=True)
@@ -147,10 +162,13 @@ class ApiKeyStore:
             record = None if item is None else _from_item(item)
             if record is not None and record.key_id != match.group(1):
                 record = None
-            if record is not None and record.is_active():
+            if record is not None and record.is_active(now):
                 self._remember(key_hash, record, now)
-                self._touch(key_hash)
-        if record is None or not record.is_active():
+                self._touch(key_hash, now)
+            else:
+                with self._lock:
+                    self._cache.pop(key_hash, None)
+        if record is None or not record.is_active(now):
             return None
         return record
 
@@ -218,13 +236,22 @@ class ApiKeyStore:
                 self._cache.clear()
             self._cache[key_hash] = (record, now)
 
-    def _touch(self, key_hash: str) -> None:
-        """Best effort `last_used_at`: a failure here must never fail the request."""
+    def _touch(self, key_hash: str, now: float) -> None:
+        """Best effort `last_used_at`, at most once a minute per key: a failure here must never fail the request."""
+        with self._lock:
+            last = self._touched.get(key_hash)
+            if last is not None and 0 <= now - last < TOUCH_INTERVAL_SECONDS:
+                return
+            if len(self._touched) >= _MAX_CACHE_ENTRIES:
+                self._touched.clear()
+            self._touched[key_hash] = now
         with contextlib.suppress(Exception):
             self._db.update_item(
                 TableName=self.table,
                 Key={"key_hash": {"S": key_hash}},
                 UpdateExpression="SET last_used_at = :now",
                 ConditionExpression="attribute_exists(key_hash)",
-                ExpressionAttributeValues={":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")}},
+                ExpressionAttributeValues={
+                    ":now": {"S": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")}
+                },
             )
