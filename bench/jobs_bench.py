@@ -128,12 +128,13 @@ class Result:
 
 @contextlib.contextmanager
 def moto_process() -> Iterator[tuple[str, int]]:
-    """moto's server in a process of its own (AWS is not in the worker's process either), on a free port."""
+    """moto's server (atomic DynamoDB writes, `moto_server`) in a process of its own (AWS is not in the worker's
+    process either), on a free port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "local_sandbox.standins.moto_server", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -8,5 +8,6 @@ nothing here is deployed or imported by `functions/`.
     api_gateway.py     API Gateway's HTTP API in front of a Lambda handler (payload 2.0 events, warm container)
     lambda_context.py  the context object Lambda passes to a handler
     sqs_driver.py      Lambda's SQS event source mapping: poll the queue, invoke the worker
+    moto_server.py     moto's server for S3, SQS and DynamoDB, with DynamoDB's atomic conditional writes
     remote_shape.py    all of the above as the remote deployment on loopback (`gpt-image-mcp-remote`)
 """

@@ -2,7 +2,8 @@
 
 `gpt-image-mcp-remote` (or `RemoteShape` in Python) starts, all on loopback:
 
-* moto's server (`ThreadedMotoServer`) with the template's bucket, queues and tables (`aws_resources`);
+* moto's server (`moto_server`: DynamoDB writes atomic, as on AWS) with the template's bucket, queues and tables
+  (`aws_resources`);
 * the OpenAI images emulator;
 * an HTTP front that turns each request into an API Gateway HTTP API (payload 2.0) event, invokes the real MCP
   Lambda handler code (`McpFunction`, what `lambda_mcp.handler` runs) on one worker thread — one warm container, as
@@ -17,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import secrets
 import signal
 import sys
 import threading
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -35,6 +34,7 @@ from local_sandbox.standins.api_gateway import ApiGatewayFront, LambdaContainer
 from local_sandbox.standins.aws_resources import AwsClients, AwsNames, create_resources
 from local_sandbox.standins.emulator import EmulatorServer
 from local_sandbox.standins.lambda_context import REGION
+from local_sandbox.standins.moto_server import MotoServer
 from local_sandbox.standins.sqs_driver import SqsDriver
 
 DEMO_USER = "demo-user"
@@ -67,27 +67,20 @@ class RemoteShape:
     container: LambdaContainer = field(init=False)
     names: AwsNames | None = field(default=None, init=False)
     moto_url: str = field(default="", init=False)
-    _moto: Any = field(default=None, init=False)
+    _moto: MotoServer | None = field(default=None, init=False)
     _front: ApiGatewayFront | None = field(default=None, init=False)
     worker_driver: SqsDriver | None = field(default=None, init=False)
     _saved_env: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
 
     def start(self) -> Self:
-        from moto.server import ThreadedMotoServer
-
         from gpt_image_mcp.aws import clients
 
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: one line per AWS call
         try:
-            self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-            self._moto.start()
-            self.moto_url = "http://{}:{}".format(*self._moto.get_host_and_port())
+            self._moto = MotoServer(self.host).start()
+            self.moto_url = self._moto.url
             self._set_process_env({**AWS_ENV, "AWS_ENDPOINT_URL": self.moto_url})
             clients.reset_clients()
-            # moto's state is per process: start from a clean one, then make the template's resources.
-            reset = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")
-            with urllib.request.urlopen(reset, timeout=10):
-                pass
+            self._moto.reset()  # moto's state is per process: start from a clean one, then make the resources
             self.names = create_resources(
                 AwsClients(s3=clients.s3_client(), sqs=clients.sqs_client(), dynamodb=clients.dynamodb_client())
             )

@@ -9,7 +9,6 @@ The tables are made by hand (`aws_support.create_resources`, ~20 ms) rather than
 
 from __future__ import annotations
 
-import logging
 import os
 import urllib.request
 from collections.abc import Iterator
@@ -17,20 +16,17 @@ from typing import Any
 
 import pytest
 from aws_support import NAMES, Names, create_resources
-from moto.server import ThreadedMotoServer
 
 from gpt_image_mcp.aws import clients
+from local_sandbox.standins.moto_server import MotoServer
 
 REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server = MotoServer().start()
+    endpoint = server.url
     with pytest.MonkeyPatch.context() as patch:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
             patch.delenv(name, raising=False)

@@ -12,9 +12,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from local_sandbox.standins.aws_resources import AwsClients, AwsNames, TemplateError, create_resources, load_template
+from local_sandbox.standins.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -22,13 +22,9 @@ TEMPLATE = ROOT / "template.yaml"
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        assert server._server is not None
-        yield f"http://127.0.0.1:{server._server.server_port}"  # port=0: the OS picked a free port
-    finally:
-        server.stop()
+    server = MotoServer().start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

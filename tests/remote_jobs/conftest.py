@@ -14,11 +14,9 @@ within a test; the worker itself sets 0 s for retries (`JOBS_RETRY_BASE_SECONDS=
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Callable, Iterator
 
 import pytest
-from moto.server import ThreadedMotoServer
 from remote_jobs_support import Stack
 
 from gpt_image_mcp.aws.config import WORKER_REQUIRED, AwsSettings
@@ -27,6 +25,7 @@ from gpt_image_mcp.entry.compose import AwsServices, aws_settings, image_service
 from gpt_image_mcp.entry.lambda_worker import WorkerFunction
 from local_sandbox.standins.aws_resources import AwsClients, create_resources
 from local_sandbox.standins.emulator import EmulatorServer
+from local_sandbox.standins.moto_server import MotoServer
 from local_sandbox.standins.sqs_driver import SqsDriver
 
 REGION = "us-east-1"
@@ -35,11 +34,8 @@ _prefixes = itertools.count()
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server = MotoServer().start()
+    yield server.url
     server.stop()
 
 

@@ -299,25 +299,31 @@ def test_worker_calls_find_the_job_by_id_once_its_user_is_known(stack: Stack, dy
 
 
 def test_claim_races_between_containers(stack: Stack, dynamo: DynamoJobStore) -> None:
-    dynamo.create(job("j1"))
+    """Six containers claim one job at once: exactly one wins, in every one of many trials (moto's server is made
+    atomic for DynamoDB by `local_sandbox.standins.moto_server`, as DynamoDB is)."""
     stores = [stack.store() for _ in range(6)]
-    for each in stores:
-        each.get(A, "j1")
-    winners: list[str] = []
-    barrier = threading.Barrier(len(stores))
+    for trial in range(40):
+        job_id = f"race{trial}"
+        dynamo.create(job(job_id))
+        for each in stores:
+            each.get(A, job_id)
+        winners: list[str] = []
+        barrier = threading.Barrier(len(stores))
 
-    def claim(index: int) -> None:
-        barrier.wait()
-        if stores[index].claim("j1", f"w{index}", LEASE, MAX) is not None:
-            winners.append(f"w{index}")
+        def claim(index: int, job_id: str, winners: list[str], barrier: threading.Barrier) -> None:
+            barrier.wait()
+            if stores[index].claim(job_id, f"w{index}", LEASE, MAX) is not None:
+                winners.append(f"w{index}")
 
-    threads = [threading.Thread(target=claim, args=(index,)) for index in range(len(stores))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(winners) == 1
-    assert got(dynamo, "j1").lease_owner == winners[0]
+        threads = [
+            threading.Thread(target=claim, args=(index, job_id, winners, barrier)) for index in range(len(stores))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(winners) == 1, f"trial {trial}: {winners}"
+        assert got(dynamo, job_id).lease_owner == winners[0]
 
 
 def test_resolve_applies_only_to_the_job_as_it_was_read(dynamo: DynamoJobStore, clock: Clock) -> None:
