@@ -39,10 +39,10 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.requests import GenerateImageArgs
 from gpt_image_mcp.entry.compose import AwsServices
+from local_sandbox.settings import LocalSettings
 from local_sandbox.standins.emulator import EmulatorServer
 
 USER = "bench-user"
@@ -90,7 +90,7 @@ def bench_local(emulator: EmulatorServer, count: int, concurrency: int, folder: 
     from local_sandbox.local_server import build_service
     from local_sandbox.sqlite_jobs import SQLiteJobStore
 
-    settings = Settings(
+    settings = LocalSettings(
         openai_api_key="sk-bench",
         openai_base_url=emulator.base_url,
         output_dir=folder / "out",
@@ -166,8 +166,8 @@ def aws_services(url: str) -> AwsServices:
 
 
 def bench_sqs(emulator: EmulatorServer, count: int, containers: int, batch_size: int) -> Result:
-    from gpt_image_mcp.aws.config import WORKER_REQUIRED
-    from gpt_image_mcp.entry.compose import aws_settings, image_service, job_service, openai_settings
+    from gpt_image_mcp.aws.config import McpSettings
+    from gpt_image_mcp.entry.compose import image_service, job_service
     from gpt_image_mcp.entry.lambda_worker import WorkerFunction
     from local_sandbox.standins.aws_resources import AwsClients, create_resources
     from local_sandbox.standins.sqs_driver import SqsDriver
@@ -181,9 +181,9 @@ def bench_sqs(emulator: EmulatorServer, count: int, containers: int, batch_size:
             "OPENAI_BASE_URL": emulator.base_url,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
-        aws = aws_settings(env, (*WORKER_REQUIRED, "JOBS_QUEUE_URL"))
-        images, _ = image_service(openai_settings(env, aws), aws, services)
-        jobs = job_service(images, aws, services, env)
+        settings = McpSettings.from_env({**env, "MCP_REQUEST_STATE_KEY": "bench"})
+        images, _ = image_service(settings, services)
+        jobs = job_service(images, settings, services, queue_url=settings.queue_url)
         enqueue = anyio.run(start_all, jobs, count)
 
         worker_env = {name: value for name, value in env.items() if name != "JOBS_QUEUE_URL"}

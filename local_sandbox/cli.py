@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 
 from gpt_image_mcp import __version__
 
@@ -44,11 +43,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from dotenv import find_dotenv, load_dotenv
 
     load_dotenv(find_dotenv(usecwd=True), override=False)  # the working directory's .env, as the reference
-    from gpt_image_mcp.core.config import Settings
     from gpt_image_mcp.core.errors import ConfigurationError
+    from local_sandbox.settings import LocalSettings
 
     try:
-        settings = Settings.from_env(os.environ)
+        settings = LocalSettings.from_env(os.environ)  # the one place the local server reads its environment
     except ConfigurationError as error:
         sys.exit(f"gpt-image-mcp: {error.message}")
     logging.basicConfig(
@@ -63,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from local_sandbox.standins.emulator import EmulatorServer
 
         emulator = EmulatorServer(latency_ms=args.emulator_latency_ms).start()
-        settings = replace(settings, openai_api_key=EMULATOR_KEY, openai_base_url=emulator.base_url)
+        settings = settings.model_copy(update={"openai_api_key": EMULATOR_KEY, "openai_base_url": emulator.base_url})
     from local_sandbox.local_server import build_local_server
 
     server = build_local_server(settings)

@@ -8,40 +8,33 @@ from collections.abc import AsyncIterator
 from mcp.server.mcpserver import MCPServer
 
 from gpt_image_mcp.core.catalog import load_catalog
-from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.handoff import BudgetedCalls
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
-from gpt_image_mcp.core.upstream import ImagesClient, RetryPolicy
+from gpt_image_mcp.core.upstream import ImagesClient
 from gpt_image_mcp.server.app import build_server
 from gpt_image_mcp.server.job_tools import register_job_tools
 from gpt_image_mcp.server.tasks import TasksExtension
 from local_sandbox.fs_store import FileSystemImageStore
 from local_sandbox.job_runner import LocalJobRunner
+from local_sandbox.settings import LocalSettings
 from local_sandbox.sqlite_history import SQLiteHistoryStore
 from local_sandbox.sqlite_jobs import SQLiteJobStore
 
 LOCAL_USER = "local"
 
 
-def build_service(settings: Settings) -> ImageService:
-    client = ImagesClient(
-        api_key=settings.openai_api_key,
-        organization=settings.openai_organization,
-        base_url=settings.openai_base_url,
-        timeout=settings.request_timeout,
-        retry=RetryPolicy(max_retries=settings.max_retries),
-    )
+def build_service(settings: LocalSettings) -> ImageService:
     return ImageService(
         settings=settings,
         catalog=load_catalog(),
-        client=client,
+        client=ImagesClient.from_settings(settings),
         images=FileSystemImageStore(settings.output_dir, settings.input_dir),
         history=SQLiteHistoryStore(settings.history_db_path),
     )
 
 
-def build_jobs(service: ImageService, settings: Settings) -> tuple[JobService, LocalJobRunner]:
+def build_jobs(service: ImageService, settings: LocalSettings) -> tuple[JobService, LocalJobRunner]:
     """Jobs in the history database, run by an in-process pool; start the pool with `runner.running(jobs)`."""
     runner = LocalJobRunner(concurrency=settings.job_concurrency)
     return JobService(service, SQLiteJobStore(settings.history_db_path), runner), runner
@@ -57,7 +50,7 @@ async def serving(service: ImageService, jobs: JobService, runner: LocalJobRunne
         await service.client.aclose()
 
 
-def build_local_server(settings: Settings) -> MCPServer:
+def build_local_server(settings: LocalSettings) -> MCPServer:
     service = build_service(settings)
     jobs, runner = build_jobs(service, settings)
     calls = None

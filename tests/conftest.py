@@ -13,12 +13,12 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.app import build_server
 from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.local_server import LOCAL_USER, build_service
+from local_sandbox.settings import LocalSettings
 from local_sandbox.sqlite_jobs import SQLiteJobStore
 from local_sandbox.standins.emulator import EmulatorServer
 
@@ -44,8 +44,8 @@ def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, emulator: EmulatorServer) -> Settings:
-    return Settings(
+def settings(tmp_path: Path, emulator: EmulatorServer) -> LocalSettings:
+    return LocalSettings(
         openai_api_key="sk-test",
         openai_base_url=emulator.base_url,
         output_dir=tmp_path / "out",
@@ -57,21 +57,21 @@ def settings(tmp_path: Path, emulator: EmulatorServer) -> Settings:
 
 
 @pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[ImageService]:
+async def service(settings: LocalSettings) -> AsyncIterator[ImageService]:
     built = build_service(settings)
     yield built
     await built.client.aclose()
 
 
 @pytest.fixture
-def job_store(settings: Settings) -> Iterator[SQLiteJobStore]:
+def job_store(settings: LocalSettings) -> Iterator[SQLiteJobStore]:
     store = SQLiteJobStore(settings.history_db_path)
     yield store
     store.close()
 
 
 @pytest.fixture
-def runner(settings: Settings) -> LocalJobRunner:
+def runner(settings: LocalSettings) -> LocalJobRunner:
     return LocalJobRunner(concurrency=settings.job_concurrency)
 
 

@@ -23,7 +23,7 @@ from jwt.algorithms import RSAAlgorithm
 from gpt_image_mcp.aws import keys_cli
 from gpt_image_mcp.aws.api_keys import REVOCATION_BOUND_SECONDS, TOUCH_INTERVAL_SECONDS, ApiKeyStore, hash_key
 from gpt_image_mcp.aws.auth import BearerTokenVerifier, safety_identifier, user_from_subject
-from gpt_image_mcp.aws.config import AwsSettings
+from gpt_image_mcp.aws.config import McpSettings
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
 
 RESOURCE = "https://mcp.example.com/mcp"
@@ -382,10 +382,13 @@ async def test_no_cognito_configured_refuses_every_jwt(key_set: KeySet) -> None:
 
 
 def test_from_settings_maps_the_images_scope(keys: ApiKeyStore) -> None:
-    settings = AwsSettings(
+    settings = McpSettings(
         bucket="b",
         history_table="h",
         jobs_table="j",
+        api_keys_table="k",
+        queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
+        allowed_hosts=["mcp.example.com"],
         resource_url=RESOURCE,
         cognito_issuer="https://issuer.example/pool",
         cognito_client_ids=[CLIENT_ID],

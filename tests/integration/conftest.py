@@ -7,7 +7,6 @@ run exactly as for every other test.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +14,8 @@ from pathlib import Path
 import pytest
 from tool_support import png_bytes
 
-from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.service import ImageService
+from local_sandbox.settings import LocalSettings
 from local_sandbox.standins.emulator import images as emulator_images
 
 # gpt-image-1.5 is served until 2026-12-01: tests that use it run on a day before, whatever today is.
@@ -28,13 +27,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+def settings(settings: LocalSettings, request: pytest.FixtureRequest) -> LocalSettings:
     marker = request.node.get_closest_marker("settings")
-    return dataclasses.replace(settings, **marker.kwargs) if marker else settings
+    return settings.model_copy(update=marker.kwargs) if marker else settings
 
 
 @pytest.fixture
-def write_input(settings: Settings) -> Callable[..., Path]:
+def write_input(settings: LocalSettings) -> Callable[..., Path]:
     """Write an image (or any bytes) into the input folder; returns its path."""
 
     def write(name: str, width: int = 256, height: int = 256, mode: str = "RGB", data: bytes | None = None) -> Path:

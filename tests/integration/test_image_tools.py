@@ -30,7 +30,7 @@ from tool_support import (
     text,
 )
 
-from gpt_image_mcp.core.config import Settings
+from local_sandbox.settings import LocalSettings
 from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
@@ -108,7 +108,7 @@ async def test_image_tools_publish_an_output_schema(client: Client) -> None:
 
 
 async def test_generate_default_saves_one_png_and_reports_it(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     result = await succeeds(client, "generate_image", {"prompt": "A lighthouse at dusk"})
 
@@ -154,7 +154,7 @@ async def test_generate_default_saves_one_png_and_reports_it(
 
 
 async def test_generate_sample_count_three_numbers_the_files(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     result = await succeeds(
         client, "generate_image", {"prompt": "three kites", "sample_count": 3, "output_path": "kite.png"}
@@ -173,7 +173,7 @@ async def test_generate_sample_count_three_numbers_the_files(
 
 
 async def test_generate_jpeg_corrects_the_extension_and_sends_the_compression(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     args = {"prompt": "a red door", "output_path": "shot.png", "output_format": "jpeg", "output_compression": 70}
     result = await succeeds(client, "generate_image", args)
@@ -190,7 +190,7 @@ async def test_generate_jpeg_corrects_the_extension_and_sends_the_compression(
     assert request["json"]["output_compression"] == 70
 
 
-async def test_generate_webp(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_generate_webp(client: Client, settings: LocalSettings, emulator: EmulatorServer) -> None:
     result = await succeeds(
         client, "generate_image", {"prompt": "a blue bird", "output_path": "bird", "output_format": "webp"}
     )
@@ -204,7 +204,9 @@ async def test_generate_webp(client: Client, settings: Settings, emulator: Emula
     assert "output_compression" not in request["json"]
 
 
-async def test_generate_transparent_background(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_generate_transparent_background(
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
+) -> None:
     await succeeds(
         client, "generate_image", {"prompt": "a sticker", "output_path": "sticker.png", "transparent_background": True}
     )
@@ -223,7 +225,7 @@ async def test_generate_moderation_low_is_sent(client: Client, emulator: Emulato
     assert request["json"]["moderation"] == "low"
 
 
-async def test_generate_custom_size(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_generate_custom_size(client: Client, settings: LocalSettings, emulator: EmulatorServer) -> None:
     result = await succeeds(
         client, "generate_image", {"prompt": "a wide valley", "size": "2048x1152", "quality": "low"}
     )
@@ -236,7 +238,7 @@ async def test_generate_custom_size(client: Client, settings: Settings, emulator
     assert (request["json"]["size"], request["json"]["quality"]) == ("2048x1152", "low")
 
 
-async def test_include_thumbnail_adds_a_small_jpeg(client: Client, settings: Settings) -> None:
+async def test_include_thumbnail_adds_a_small_jpeg(client: Client, settings: LocalSettings) -> None:
     result = await succeeds(client, "generate_image", {"prompt": "a fox", "include_thumbnail": True})
 
     [thumbnail] = image_blocks(result)
@@ -247,7 +249,7 @@ async def test_include_thumbnail_adds_a_small_jpeg(client: Client, settings: Set
     assert len(files_under(settings.output_dir)) == 1
 
 
-async def test_return_base64_returns_the_saved_bytes(client: Client, settings: Settings) -> None:
+async def test_return_base64_returns_the_saved_bytes(client: Client, settings: LocalSettings) -> None:
     result = await succeeds(
         client, "generate_image", {"prompt": "a fox", "output_path": "fox.png", "return_base64": True}
     )
@@ -258,7 +260,7 @@ async def test_return_base64_returns_the_saved_bytes(client: Client, settings: S
 
 
 @pytest.mark.settings(max_base64_bytes=1000)
-async def test_return_base64_over_the_cap_keeps_the_files_and_explains(client: Client, settings: Settings) -> None:
+async def test_return_base64_over_the_cap_keeps_the_files_and_explains(client: Client, settings: LocalSettings) -> None:
     result = await succeeds(
         client, "generate_image", {"prompt": "a fox", "output_path": "fox.png", "return_base64": True}
     )
@@ -283,7 +285,7 @@ async def test_saved_file_carries_metadata_that_verifies(client: Client) -> None
     assert text(check).startswith("verified: ")
 
 
-async def test_an_existing_file_is_never_overwritten(client: Client, settings: Settings) -> None:
+async def test_an_existing_file_is_never_overwritten(client: Client, settings: LocalSettings) -> None:
     first = await succeeds(client, "generate_image", {"prompt": "first", "output_path": "x.png"})
     original = (settings.output_dir / "x.png").read_bytes()
     second = await succeeds(client, "generate_image", {"prompt": "second", "output_path": "x.png"})
@@ -296,7 +298,7 @@ async def test_an_existing_file_is_never_overwritten(client: Client, settings: S
 
 
 async def test_concurrent_calls_with_one_output_path_get_distinct_files(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     paths: list[str] = []
 
@@ -380,7 +382,7 @@ BAD_GENERATE_INPUT: list[tuple[dict[str, Any], list[str], str]] = [
 
 
 async def test_bad_generate_input_is_refused_before_any_request(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     for args, phrases, case in BAD_GENERATE_INPUT:
         message = await refused(client, "generate_image", {"prompt": "a cat"} | args)
@@ -392,7 +394,9 @@ async def test_bad_generate_input_is_refused_before_any_request(
     assert await history_total(client) == 0
 
 
-async def test_absolute_output_path_inside_the_output_folder_is_accepted(client: Client, settings: Settings) -> None:
+async def test_absolute_output_path_inside_the_output_folder_is_accepted(
+    client: Client, settings: LocalSettings
+) -> None:
     target = settings.output_dir / "abs" / "inside.png"
     result = await succeeds(client, "generate_image", {"prompt": "a cat", "output_path": str(target)})
 
@@ -414,7 +418,7 @@ async def test_a_fixed_size_model_lists_its_sizes(
 
 
 async def test_unknown_model_is_passed_through_and_the_api_answer_is_explained(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     message = await refused(client, "generate_image", {"prompt": "a cat", "model": "gpt-image-9"})
 
@@ -426,7 +430,7 @@ async def test_unknown_model_is_passed_through_and_the_api_answer_is_explained(
 
 
 async def test_unknown_model_that_works_upstream_warns_and_has_no_cost(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     emulator.inject(200, body={"created": 1, "data": [{"b64_json": b64(png_bytes(64, 64))}]})
 
@@ -447,7 +451,7 @@ async def test_unknown_model_that_works_upstream_warns_and_has_no_cost(
 
 @pytest.mark.parametrize("tool", ["edit_image", "transform_image"])
 async def test_reference_image_from_the_input_folder(
-    client: Client, settings: Settings, emulator: EmulatorServer, write_input: Callable[..., Path], tool: str
+    client: Client, settings: LocalSettings, emulator: EmulatorServer, write_input: Callable[..., Path], tool: str
 ) -> None:
     reference = write_input("ref.png")
 
@@ -471,7 +475,7 @@ async def test_reference_image_from_the_input_folder(
 
 @pytest.mark.parametrize("tool", ["edit_image", "transform_image"])
 async def test_reference_image_as_base64_plain_or_data_url(
-    client: Client, settings: Settings, emulator: EmulatorServer, tool: str
+    client: Client, settings: LocalSettings, emulator: EmulatorServer, tool: str
 ) -> None:
     reference = png_bytes(128, 128)
 
@@ -551,7 +555,7 @@ async def test_mask_as_base64_is_sent(
 
 
 async def test_bad_edit_input_is_refused_before_any_request(
-    client: Client, settings: Settings, emulator: EmulatorServer, write_input: Callable[..., Path]
+    client: Client, settings: LocalSettings, emulator: EmulatorServer, write_input: Callable[..., Path]
 ) -> None:
     write_input("photo.png", 256, 256)
     write_input("small-mask.png", 128, 128, mode="RGBA")

@@ -12,7 +12,7 @@ from mcp.types import CallToolResult
 from tool_support import b64, image_requests, png_bytes, refused, succeeds, text
 
 from gpt_image_mcp.core import metadata
-from gpt_image_mcp.core.config import Settings
+from local_sandbox.settings import LocalSettings
 from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
@@ -25,7 +25,7 @@ async def generate(client: Client, prompt: str, **args: Any) -> CallToolResult:
 # --- list_generated_images ----------------------------------------------------------------------------------
 
 
-async def test_list_generated_images_newest_first_with_file_links(client: Client, settings: Settings) -> None:
+async def test_list_generated_images_newest_first_with_file_links(client: Client, settings: LocalSettings) -> None:
     for name in ("a.png", "b.png", "c.png"):  # on a timestamp tie the order falls back to the name, also c, b, a
         await generate(client, f"picture {name}", output_path=name)
 
@@ -70,7 +70,7 @@ async def test_list_generated_images_before_anything_was_saved(client: Client) -
     assert text(result) == "0 image(s), newest first:"
 
 
-async def test_list_generated_images_missing_directory(client: Client, settings: Settings) -> None:
+async def test_list_generated_images_missing_directory(client: Client, settings: LocalSettings) -> None:
     await generate(client, "something", output_path="x.png")
 
     message = await refused(client, "list_generated_images", {"directory": "nowhere"})
@@ -154,7 +154,7 @@ async def test_list_history_bad_arguments(client: Client) -> None:
 # --- get_history_by_uuid ------------------------------------------------------------------------------------
 
 
-async def test_get_history_by_uuid_returns_the_whole_record(client: Client, settings: Settings) -> None:
+async def test_get_history_by_uuid_returns_the_whole_record(client: Client, settings: LocalSettings) -> None:
     made = await generate(client, "a paper boat", output_path="boat.png", quality="low", size="1536x1024")
     history_id = made.structured_content["history_id"]
 
@@ -211,7 +211,7 @@ async def test_metadata_of_a_saved_image_is_verified(client: Client) -> None:
     assert text(result).startswith(f"verified: Matches history record {made.structured_content['history_id']}")
 
 
-async def test_metadata_of_a_jpeg_given_as_base64_is_verified(client: Client, settings: Settings) -> None:
+async def test_metadata_of_a_jpeg_given_as_base64_is_verified(client: Client, settings: LocalSettings) -> None:
     await generate(client, "a tin robot", output_path="robot.jpg", output_format="jpeg")
     data = (settings.output_dir / "robot.jpg").read_bytes()
 
@@ -222,7 +222,7 @@ async def test_metadata_of_a_jpeg_given_as_base64_is_verified(client: Client, se
     assert result.structured_content["format"] == "jpeg"
 
 
-async def test_metadata_with_an_altered_prompt_is_a_mismatch(client: Client, settings: Settings) -> None:
+async def test_metadata_with_an_altered_prompt_is_a_mismatch(client: Client, settings: LocalSettings) -> None:
     made = await generate(client, "a tin robot", output_path="robot.png")
     saved = settings.output_dir / "robot.png"
     data = saved.read_bytes()
@@ -236,7 +236,7 @@ async def test_metadata_with_an_altered_prompt_is_a_mismatch(client: Client, set
     assert text(result).startswith(f"mismatch: Differs from history record {history_id}: prompt.")
 
 
-async def test_metadata_naming_an_unknown_history_record(client: Client, settings: Settings) -> None:
+async def test_metadata_naming_an_unknown_history_record(client: Client, settings: LocalSettings) -> None:
     await generate(client, "a tin robot", output_path="robot.png")
     saved = settings.output_dir / "robot.png"
     data = saved.read_bytes()
@@ -248,7 +248,7 @@ async def test_metadata_naming_an_unknown_history_record(client: Client, setting
     assert result.structured_content["history_id"] == "elsewhere"
 
 
-async def test_metadata_of_a_plain_png(client: Client, settings: Settings) -> None:
+async def test_metadata_of_a_plain_png(client: Client, settings: LocalSettings) -> None:
     settings.output_dir.mkdir(parents=True)
     (settings.output_dir / "plain.png").write_bytes(png_bytes(32, 32))
 
@@ -266,7 +266,7 @@ async def test_metadata_needs_exactly_one_source(client: Client, emulator: Emula
     assert image_requests(emulator) == []
 
 
-async def test_metadata_of_a_missing_file(client: Client, settings: Settings) -> None:
+async def test_metadata_of_a_missing_file(client: Client, settings: LocalSettings) -> None:
     message = await refused(client, "get_metadata_from_image", {"image_path": "ghost.png"})
 
     assert message == f"image_path 'ghost.png' was not found in {settings.output_dir}."

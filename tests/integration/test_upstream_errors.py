@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 from tool_support import files_under, history_total, image_requests, refused, succeeds
 
-from gpt_image_mcp.core.config import Settings
+from local_sandbox.settings import LocalSettings
 from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
@@ -22,7 +22,7 @@ QUICK_RETRY = {"retry-after-ms": "10"}
 PROMPT = {"prompt": "a lighthouse at dusk", "output_path": "light.png"}
 
 
-async def assert_nothing_kept(client: Client, settings: Settings) -> None:
+async def assert_nothing_kept(client: Client, settings: LocalSettings) -> None:
     """A failed call leaves no file and no history row."""
     assert files_under(settings.output_dir) == []
     assert await history_total(client) == 0
@@ -33,7 +33,7 @@ def statuses(emulator: EmulatorServer) -> list[object]:
 
 
 @pytest.mark.settings(openai_api_key="sk-invalid")
-async def test_rejected_api_key(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_rejected_api_key(client: Client, settings: LocalSettings, emulator: EmulatorServer) -> None:
     message = await refused(client, "generate_image", PROMPT)
 
     assert message.startswith("OpenAI rejected the API key (401). Check OPENAI_API_KEY")
@@ -43,7 +43,7 @@ async def test_rejected_api_key(client: Client, settings: Settings, emulator: Em
 
 
 @pytest.mark.settings(openai_api_key="sk-unverified")
-async def test_unverified_organization(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_unverified_organization(client: Client, settings: LocalSettings, emulator: EmulatorServer) -> None:
     message = await refused(client, "generate_image", PROMPT)
 
     assert "Your OpenAI organization must be verified to use gpt-image-2" in message
@@ -53,7 +53,7 @@ async def test_unverified_organization(client: Client, settings: Settings, emula
 
 
 async def test_content_policy_refusal_is_not_retried(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     message = await refused(client, "generate_image", {"prompt": "a forbidden-content poster"})
 
@@ -65,7 +65,7 @@ async def test_content_policy_refusal_is_not_retried(
 
 
 async def test_content_policy_refusal_on_edit(
-    client: Client, settings: Settings, emulator: EmulatorServer, write_input: Callable[..., Path]
+    client: Client, settings: LocalSettings, emulator: EmulatorServer, write_input: Callable[..., Path]
 ) -> None:
     reference = write_input("ref.png")
 
@@ -78,7 +78,7 @@ async def test_content_policy_refusal_on_edit(
 
 
 async def test_unknown_parameter_names_the_parameter(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     error = {
         "message": "Unknown parameter: 'frobnicate'.",
@@ -97,7 +97,7 @@ async def test_unknown_parameter_names_the_parameter(
 
 
 async def test_rate_limit_is_retried_after_the_asked_wait(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     emulator.inject(429, headers=QUICK_RETRY)
 
@@ -111,7 +111,7 @@ async def test_rate_limit_is_retried_after_the_asked_wait(
 
 
 async def test_rate_limit_storm_gives_up_after_the_retries(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     assert settings.max_retries == 2
     emulator.inject(429, headers=QUICK_RETRY, times=3)
@@ -126,7 +126,7 @@ async def test_rate_limit_storm_gives_up_after_the_retries(
 
 
 @pytest.mark.settings(max_retries=0)
-async def test_rate_limit_without_retries(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_rate_limit_without_retries(client: Client, settings: LocalSettings, emulator: EmulatorServer) -> None:
     emulator.inject(429, headers={"retry-after": "12"})
 
     message = await refused(client, "generate_image", PROMPT)
@@ -137,7 +137,9 @@ async def test_rate_limit_without_retries(client: Client, settings: Settings, em
     await assert_nothing_kept(client, settings)
 
 
-async def test_exhausted_quota_is_not_retried(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_exhausted_quota_is_not_retried(
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
+) -> None:
     emulator.inject(429, code="insufficient_quota", times=3)
 
     message = await refused(client, "generate_image", PROMPT)
@@ -149,7 +151,7 @@ async def test_exhausted_quota_is_not_retried(client: Client, settings: Settings
     await assert_nothing_kept(client, settings)
 
 
-async def test_server_error_is_retried(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_server_error_is_retried(client: Client, settings: LocalSettings, emulator: EmulatorServer) -> None:
     emulator.inject(500, headers=QUICK_RETRY)
 
     await succeeds(client, "generate_image", PROMPT)
@@ -174,7 +176,7 @@ async def test_server_error_on_edit_resends_the_images(
     ] * 2
 
 
-async def test_overload_storm_gives_up(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_overload_storm_gives_up(client: Client, settings: LocalSettings, emulator: EmulatorServer) -> None:
     emulator.inject(503, headers=QUICK_RETRY, times=3)
 
     message = await refused(client, "generate_image", PROMPT)
@@ -188,7 +190,7 @@ async def test_overload_storm_gives_up(client: Client, settings: Settings, emula
 
 @pytest.mark.settings(request_timeout=1.0)
 async def test_timeout_is_reported_and_not_retried(
-    client: Client, settings: Settings, emulator: EmulatorServer
+    client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     emulator.inject(0, hang_ms=2500)
 
@@ -201,7 +203,7 @@ async def test_timeout_is_reported_and_not_retried(
 
 
 @pytest.mark.settings(openai_base_url="http://127.0.0.1:1/v1", max_retries=1)
-async def test_refused_connection(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_refused_connection(client: Client, settings: LocalSettings, emulator: EmulatorServer) -> None:
     message = await refused(client, "generate_image", PROMPT)
 
     assert message.startswith("Could not connect to the OpenAI API at http://127.0.0.1:1/v1 (")
@@ -212,7 +214,7 @@ async def test_refused_connection(client: Client, settings: Settings, emulator: 
 
 
 @pytest.mark.settings(openai_api_key=None)
-async def test_no_api_key(client: Client, settings: Settings, emulator: EmulatorServer) -> None:
+async def test_no_api_key(client: Client, settings: LocalSettings, emulator: EmulatorServer) -> None:
     message = await refused(client, "generate_image", PROMPT)
 
     assert message.startswith("OPENAI_API_KEY is not set, so no image can be made.")

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from clock import Clock
 
-from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.errors import ConfigurationError
 from gpt_image_mcp.core.jobs import STALE_LEASE_SECONDS, JobRecord, OwnerAlive, abandoned
 from local_sandbox.job_runner import HOST, LocalJobRunner
+from local_sandbox.settings import LocalSettings
 from local_sandbox.sqlite_history import MIGRATIONS, SQLiteHistoryStore
 from local_sandbox.sqlite_jobs import SQLiteJobStore
 
@@ -134,7 +134,7 @@ def test_owner_liveness_by_process_id() -> None:
 
 
 def test_job_concurrency_setting() -> None:
-    assert Settings().job_concurrency == 2
-    assert Settings.from_env({"OPENAI_IMAGE_JOB_CONCURRENCY": "4"}).job_concurrency == 4
+    assert LocalSettings().job_concurrency == 2
+    assert LocalSettings.from_env({"OPENAI_IMAGE_JOB_CONCURRENCY": "4"}).job_concurrency == 4
     with pytest.raises(ConfigurationError, match="OPENAI_IMAGE_JOB_CONCURRENCY=0 is out of range; use 1-16"):
-        Settings.from_env({"OPENAI_IMAGE_JOB_CONCURRENCY": "0"})
+        LocalSettings.from_env({"OPENAI_IMAGE_JOB_CONCURRENCY": "0"})

@@ -19,13 +19,13 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 from PIL import Image
 
-from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
 from gpt_image_mcp.core.jobs import JobRecord, JobService
 from gpt_image_mcp.core.requests import GenerateImageArgs
 from gpt_image_mcp.core.service import ImageService
 from local_sandbox.job_runner import HOST, LocalJobRunner
 from local_sandbox.local_server import LOCAL_USER
+from local_sandbox.settings import LocalSettings
 from local_sandbox.sqlite_jobs import SQLiteJobStore
 from local_sandbox.standins.emulator import EmulatorServer
 
@@ -37,7 +37,7 @@ def text(result: CallToolResult) -> str:
     return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
-def saved_files(settings: Settings) -> list[Path]:
+def saved_files(settings: LocalSettings) -> list[Path]:
     return sorted(p for p in settings.output_dir.rglob("*") if p.is_file()) if settings.output_dir.exists() else []
 
 
@@ -61,7 +61,7 @@ async def status(client: Client, job_id: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_a_job_runs_to_completed_with_progress_and_a_rich_result(
-    job_server: MCPServer, emulator: EmulatorServer, settings: Settings, service: ImageService, mode: str
+    job_server: MCPServer, emulator: EmulatorServer, settings: LocalSettings, service: ImageService, mode: str
 ) -> None:
     emulator.set_latency(400)
     async with Client(job_server, mode=mode) as client:
@@ -111,7 +111,7 @@ async def test_pending_and_running_results_say_where_the_job_stands(
 
 
 async def test_a_transform_job_reads_its_reference_image(
-    job_client: Client, settings: Settings, emulator: EmulatorServer
+    job_client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:
     settings.input_dir.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -155,7 +155,7 @@ async def test_bad_arguments_are_refused_before_a_job_exists(
 
 
 async def test_cancel_while_pending_never_runs(
-    jobs: JobService, runner: LocalJobRunner, emulator: EmulatorServer, settings: Settings
+    jobs: JobService, runner: LocalJobRunner, emulator: EmulatorServer, settings: LocalSettings
 ) -> None:
     record = await jobs.start(LOCAL_USER, "generate_image", GenerateImageArgs(prompt="never"))
     cancelled = await jobs.cancel(LOCAL_USER, record.job_id)
@@ -170,7 +170,7 @@ async def test_cancel_while_pending_never_runs(
 
 
 async def test_cancel_while_running_stops_the_request_and_saves_nothing(
-    job_client: Client, emulator: EmulatorServer, settings: Settings, service: ImageService
+    job_client: Client, emulator: EmulatorServer, settings: LocalSettings, service: ImageService
 ) -> None:
     emulator.set_latency(2000)
     job_id = await start(job_client, prompt="stop me")
@@ -260,7 +260,7 @@ def dead_owner() -> str:
 
 
 async def test_start_up_resumes_a_job_whose_process_died(
-    jobs: JobService, job_store: SQLiteJobStore, runner: LocalJobRunner, settings: Settings
+    jobs: JobService, job_store: SQLiteJobStore, runner: LocalJobRunner, settings: LocalSettings
 ) -> None:
     record = await jobs.start(LOCAL_USER, "generate_image", GenerateImageArgs(prompt="orphan"))
     assert job_store.claim(record.job_id, dead_owner(), 60.0, 2) is not None  # a live lease, but a dead owner
@@ -285,7 +285,11 @@ async def test_start_up_fails_a_job_out_of_attempts(
 
 
 async def test_a_clean_shutdown_gives_the_running_job_back(
-    jobs: JobService, job_store: SQLiteJobStore, runner: LocalJobRunner, emulator: EmulatorServer, settings: Settings
+    jobs: JobService,
+    job_store: SQLiteJobStore,
+    runner: LocalJobRunner,
+    emulator: EmulatorServer,
+    settings: LocalSettings,
 ) -> None:
     emulator.set_latency(2000)
     async with runner.running(jobs):

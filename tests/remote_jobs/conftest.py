@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from remote_jobs_support import Stack
 
-from gpt_image_mcp.aws.config import WORKER_REQUIRED, AwsSettings
+from gpt_image_mcp.aws.config import McpSettings
 from gpt_image_mcp.core.jobs import JobService
-from gpt_image_mcp.entry.compose import AwsServices, aws_settings, image_service, job_service, openai_settings
+from gpt_image_mcp.entry.compose import AwsServices, image_service, job_service
 from gpt_image_mcp.entry.lambda_worker import WorkerFunction
 from local_sandbox.standins.aws_resources import AwsClients, create_resources
 from local_sandbox.standins.emulator import EmulatorServer
@@ -104,19 +104,14 @@ def driver(stack: Stack, make_worker: Callable[..., WorkerFunction]) -> Iterator
 
 
 @pytest.fixture
-def mcp_env(stack: Stack) -> dict[str, str]:
-    """The MCP function's environment for what jobs need (JOBS_QUEUE_URL included)."""
-    return {**stack.worker_env, **stack.names.environment()}
+def mcp_settings(stack: Stack) -> McpSettings:
+    """The MCP function's settings on the test's stack (JOBS_QUEUE_URL included)."""
+    env = {**stack.worker_env, **stack.names.environment(), "MCP_REQUEST_STATE_KEY": "remote-jobs-tests"}
+    return McpSettings.from_env(env)
 
 
 @pytest.fixture
-def mcp_aws(mcp_env: dict[str, str]) -> AwsSettings:
-    return aws_settings(mcp_env, (*WORKER_REQUIRED, "JOBS_QUEUE_URL"))
-
-
-@pytest.fixture
-def jobs(stack: Stack, mcp_env: dict[str, str], mcp_aws: AwsSettings) -> JobService:
+def jobs(stack: Stack, mcp_settings: McpSettings) -> JobService:
     """The MCP function's `JobService`: what `start_generation_job`, `cancel_job` ... call."""
-    settings = openai_settings(mcp_env, mcp_aws)
-    images, _ = image_service(settings, mcp_aws, stack.services)
-    return job_service(images, mcp_aws, stack.services, mcp_env, poll_seconds=0.05)
+    images, _ = image_service(mcp_settings, stack.services)
+    return job_service(images, mcp_settings, stack.services, queue_url=mcp_settings.queue_url, poll_seconds=0.05)

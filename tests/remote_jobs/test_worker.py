@@ -20,10 +20,11 @@ from aws_lambda_powertools.utilities.parser.models import SqsModel
 from PIL import Image
 from remote_jobs_support import Stack, context, job, run, start, upstream_calls, wait_until
 
+from gpt_image_mcp.aws.config import WorkerSettings
 from gpt_image_mcp.aws.sqs_queue import SqsJobQueue, decode_message, encode_message
 from gpt_image_mcp.core.errors import NotFoundError, UpstreamError, UserFacingError
 from gpt_image_mcp.core.jobs import JobService, job_history_id
-from gpt_image_mcp.entry.lambda_worker import WorkerConfig, WorkerFunction, is_transient, queue_url_from_arn
+from gpt_image_mcp.entry.lambda_worker import WorkerFunction, backoff, is_transient, queue_url_from_arn
 from gpt_image_mcp.entry.lambda_worker import logger as worker_logger
 from local_sandbox.standins.emulator import EmulatorServer
 from local_sandbox.standins.sqs_driver import SqsDriver, failed_ids
@@ -360,9 +361,9 @@ def test_what_is_retried_and_when() -> None:
     assert is_transient(throttled)
     assert not is_transient(ClientError({"Error": {"Code": "AccessDeniedException"}}, "UpdateItem"))
     assert not is_transient(ValueError("a bug"))
-    config = WorkerConfig()
-    assert [config.backoff(n) for n in (1, 2, 3, 4, 5, 9)] == [30, 60, 120, 240, 480, 900]
-    assert config.backoff(1, retry_after=75.0) == 75
+    base = WorkerSettings.model_fields["retry_base_seconds"].default
+    assert [backoff(base, n) for n in (1, 2, 3, 4, 5, 9)] == [30, 60, 120, 240, 480, 900]
+    assert backoff(base, 1, retry_after=75.0) == 75
     assert (
         queue_url_from_arn("arn:aws:sqs:eu-west-1:123456789012:q")
         == "https://sqs.eu-west-1.amazonaws.com/123456789012/q"

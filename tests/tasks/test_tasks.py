@@ -28,10 +28,10 @@ from task_support import (
     update_task,
 )
 
-from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.tasks import TASKS_EXTENSION
 from local_sandbox.local_server import LOCAL_USER, build_local_server
+from local_sandbox.settings import LocalSettings
 from local_sandbox.sqlite_jobs import SQLiteJobStore
 from local_sandbox.standins.emulator import EmulatorServer
 
@@ -43,7 +43,7 @@ def text(result: CallToolResult) -> str:
     return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
-def saved_files(settings: Settings) -> list[Path]:
+def saved_files(settings: LocalSettings) -> list[Path]:
     return sorted(p for p in settings.output_dir.rglob("*") if p.is_file()) if settings.output_dir.exists() else []
 
 
@@ -58,7 +58,7 @@ async def handle_of(client: Client, arguments: dict[str, Any]) -> CreateTaskResu
 
 
 async def test_a_declaring_client_gets_a_task_and_polls_it_to_the_rich_result(
-    task_server: MCPServer, emulator: EmulatorServer, settings: Settings, job_store: SQLiteJobStore
+    task_server: MCPServer, emulator: EmulatorServer, settings: LocalSettings, job_store: SQLiteJobStore
 ) -> None:
     emulator.set_latency(300)
     tasks = TasksClient()
@@ -203,7 +203,7 @@ def without_request_id(message: str) -> str:
 
 
 async def test_cancelling_a_running_task_stops_it_and_saves_nothing(
-    task_server: MCPServer, emulator: EmulatorServer, settings: Settings, service: ImageService
+    task_server: MCPServer, emulator: EmulatorServer, settings: LocalSettings, service: ImageService
 ) -> None:
     emulator.set_latency(2000)
     async with Client(task_server, extensions=[TasksClient()]) as client:
@@ -257,7 +257,7 @@ async def test_tasks_methods_need_the_declared_extension(task_server: MCPServer,
     assert refused.value.error.code == code
 
 
-async def test_the_local_server_offers_tasks(settings: Settings, emulator: EmulatorServer) -> None:
+async def test_the_local_server_offers_tasks(settings: LocalSettings, emulator: EmulatorServer) -> None:
     server = build_local_server(settings)
     tasks = TasksClient()
     async with Client(server, extensions=[tasks]) as client:

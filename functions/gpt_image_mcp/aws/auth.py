@@ -24,7 +24,7 @@ import jwt
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 
 from gpt_image_mcp.aws.api_keys import API_KEY_PREFIX, ApiKeyStore
-from gpt_image_mcp.aws.config import AwsSettings
+from gpt_image_mcp.aws.config import McpSettings
 from gpt_image_mcp.aws.identity import safety_identifier, user_from_subject
 
 __all__ = ["API_KEY_PREFIX", "BearerTokenVerifier", "jwks_client", "safety_identifier", "user_from_subject"]
@@ -72,8 +72,8 @@ class BearerTokenVerifier:
         self._leeway = leeway_seconds
 
     @classmethod
-    def from_settings(cls, settings: AwsSettings, api_keys: ApiKeyStore | None) -> BearerTokenVerifier:
-        """Built from the environment; an API key's `images` scope counts as COGNITO_REQUIRED_SCOPE when set."""
+    def from_settings(cls, settings: McpSettings, api_keys: ApiKeyStore | None) -> BearerTokenVerifier:
+        """From the MCP function's settings; an API key's `images` scope counts as COGNITO_REQUIRED_SCOPE when set."""
         scope_map = {"images": settings.required_scope} if settings.required_scope else None
         return cls(
             resource_url=settings.resource_url,

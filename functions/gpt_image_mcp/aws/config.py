@@ -1,105 +1,107 @@
-"""Settings of the remote mode, read from the Lambda environment (names as in `template.yaml`).
+"""Settings of the two Lambda functions, read once from their environment (names as in `template.yaml`).
 
-`AwsSettings.from_env` is pure: it takes a mapping, so tests build settings without touching `os.environ`.
-The MCP function gets every variable; the worker only the storage ones, so the required set is a parameter.
-OpenAI settings (`OPENAI_IMAGE_MODEL`, `OPENAI_BASE_URL`, ...) stay with `gpt_image_mcp.core.config.Settings`.
+Both extend `core.config.Settings` (the OpenAI and image variables) with the stack's resources. `McpSettings` adds
+what the MCP function needs to authenticate and answer (API keys table, queue, hosts, Cognito, request limits);
+`WorkerSettings` what the SQS worker needs to redeliver (receive count, lease, backoff). Local-only variables (folders,
+SQLite, the local job pool) are not here: a remote function has none of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import ClassVar, Self
 
-from gpt_image_mcp.core.errors import ConfigurationError
+from pydantic import Field, field_validator, model_validator
+
+from gpt_image_mcp.aws.limits import (
+    API_BUDGET_SECONDS,
+    LINK_EXPIRY_MAX,
+    MAX_RECEIVE_DEFAULT,
+    MAX_REQUEST_BYTES,
+    MAX_VISIBILITY_SECONDS,
+)
+from gpt_image_mcp.core.config import CommaList, Settings
 
 LINK_EXPIRY_DEFAULT = 3600
 LINK_EXPIRY_MIN = 60
-LINK_EXPIRY_MAX = 604_800  # S3's limit for SigV4 presigned URLs: 7 days
-
-# What each function cannot start without.
-WORKER_REQUIRED: tuple[str, ...] = ("IMAGES_BUCKET", "HISTORY_TABLE", "JOBS_TABLE", "OPENAI_API_KEY_SECRET_ARN")
-MCP_REQUIRED: tuple[str, ...] = (
-    *WORKER_REQUIRED,
-    "API_KEYS_TABLE",
-    "JOBS_QUEUE_URL",
-    "MCP_REQUEST_STATE_SECRET_ARN",
-)
 
 
-def _text(env: Mapping[str, str], name: str) -> str:
-    return (env.get(name) or "").strip()
+class StackSettings(Settings):
+    """What both functions use: the bucket, the history and jobs tables, the OpenAI key's secret."""
+
+    missing_hint: ClassVar[str] = "the stack's template sets them; set them by hand only when running outside it."
+    alternatives: ClassVar[Mapping[str, str]] = {"OPENAI_API_KEY_SECRET_ARN": "OPENAI_API_KEY"}
+
+    bucket: str = Field(validation_alias="IMAGES_BUCKET")
+    history_table: str = Field(validation_alias="HISTORY_TABLE")
+    jobs_table: str = Field(validation_alias="JOBS_TABLE")
+    openai_secret_arn: str = Field(default="", validation_alias="OPENAI_API_KEY_SECRET_ARN")
+    link_expiry_seconds: int = Field(
+        default=LINK_EXPIRY_DEFAULT, ge=LINK_EXPIRY_MIN, le=LINK_EXPIRY_MAX, validation_alias="LINK_EXPIRY_SECONDS"
+    )
+    job_retention_days: int = Field(default=7, ge=1, le=365, validation_alias="JOB_RETENTION_DAYS")
+    metrics_namespace: str = Field(default="", validation_alias="POWERTOOLS_METRICS_NAMESPACE")  # empty: no metrics
 
 
-def _list(env: Mapping[str, str], name: str) -> list[str]:
-    """A comma separated list; empty entries (an unset optional part of the template's !Sub) are dropped."""
-    return [item.strip() for item in _text(env, name).split(",") if item.strip()]
+class McpSettings(StackSettings):
+    """The MCP function: what it serves, to whom, and within which limits."""
 
+    alternatives: ClassVar[Mapping[str, str]] = {
+        **StackSettings.alternatives,
+        "MCP_REQUEST_STATE_SECRET_ARN": "MCP_REQUEST_STATE_KEY",
+    }
 
-def _link_expiry(env: Mapping[str, str]) -> int:
-    raw = _text(env, "LINK_EXPIRY_SECONDS")
-    if not raw:
-        return LINK_EXPIRY_DEFAULT
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(
-            f"LINK_EXPIRY_SECONDS={raw!r} is not a whole number; use {LINK_EXPIRY_MIN}-{LINK_EXPIRY_MAX}."
-        ) from None
-    if not LINK_EXPIRY_MIN <= value <= LINK_EXPIRY_MAX:
-        raise ConfigurationError(
-            f"LINK_EXPIRY_SECONDS={value} is out of range; use {LINK_EXPIRY_MIN}-{LINK_EXPIRY_MAX} (S3 allows 7 days)."
-        )
-    return value
+    api_keys_table: str = Field(validation_alias="API_KEYS_TABLE")
+    queue_url: str = Field(validation_alias="JOBS_QUEUE_URL")
+    # Besides the API's own host, learnt from the requests (see entry.endpoint).
+    allowed_hosts: CommaList = Field(default_factory=list, validation_alias="MCP_ALLOWED_HOSTS")
+    allowed_origins: CommaList = Field(default_factory=list, validation_alias="MCP_ALLOWED_ORIGINS")
+    # Empty: https://<the API's execute-api host>/mcp, learnt from the first request.
+    resource_url: str = Field(default="", validation_alias="MCP_RESOURCE_URL")
+    # "execute-api.<region>.<URL suffix>": the API's host is "<api id>.<this>".
+    execute_api_domain: str = Field(default="", validation_alias="MCP_EXECUTE_API_DOMAIN")
+    request_state_secret_arn: str = Field(default="", validation_alias="MCP_REQUEST_STATE_SECRET_ARN")
+    request_state_key: str = Field(default="", validation_alias="MCP_REQUEST_STATE_KEY")  # given directly: no ARN
+    cognito_issuer: str = Field(default="", validation_alias="COGNITO_ISSUER")  # empty: no Cognito, API keys only
+    cognito_client_ids: CommaList = Field(default_factory=list, validation_alias="COGNITO_CLIENT_IDS")
+    required_scope: str = Field(default="", validation_alias="COGNITO_REQUIRED_SCOPE")
+    max_request_bytes: int = Field(
+        default=MAX_REQUEST_BYTES, ge=1024, le=10 * 1024 * 1024, validation_alias="MCP_MAX_REQUEST_BYTES"
+    )
+    request_budget_seconds: int = Field(
+        default=API_BUDGET_SECONDS, ge=5, le=900, validation_alias="MCP_REQUEST_BUDGET_SECONDS"
+    )
 
-
-@dataclass(frozen=True, slots=True)
-class AwsSettings:
-    """Names of the stack's resources and the auth settings of the MCP function."""
-
-    bucket: str
-    history_table: str
-    jobs_table: str
-    api_keys_table: str = ""
-    queue_url: str = ""
-    link_expiry_seconds: int = LINK_EXPIRY_DEFAULT
-    allowed_hosts: list[str] = field(default_factory=list)  # besides the API's own host (see entry.endpoint)
-    resource_url: str = ""  # empty: https://<the API's execute-api host>/mcp, learnt from the first request
-    execute_api_domain: str = ""  # "execute-api.<region>.<URL suffix>": the API's host is "<api id>.<this>"
-    cognito_issuer: str = ""  # empty: no Cognito, API keys only
-    cognito_client_ids: list[str] = field(default_factory=list)
-    required_scope: str = ""  # COGNITO_REQUIRED_SCOPE, e.g. "https://mcp.example.com/mcp/images"
-    openai_secret_arn: str = ""
-    request_state_secret_arn: str = ""
-
+    @field_validator("cognito_issuer", mode="after")
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, required: Iterable[str] = MCP_REQUIRED) -> AwsSettings:
-        """Read the settings; a missing required variable raises `ConfigurationError` naming it."""
-        missing = [name for name in required if not _text(env, name)]
-        if missing:
-            raise ConfigurationError(
-                f"Missing environment variable{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
-                "the stack's template sets them; set them by hand only when running outside it."
-            )
-        issuer = _text(env, "COGNITO_ISSUER").rstrip("/")
-        client_ids = _list(env, "COGNITO_CLIENT_IDS")
-        if issuer and not client_ids:
-            raise ConfigurationError(
+    def _no_trailing_slash(cls, issuer: str) -> str:
+        return issuer.rstrip("/")
+
+    @field_validator("execute_api_domain", mode="after")
+    @classmethod
+    def _no_outer_dots(cls, domain: str) -> str:
+        return domain.strip(".")
+
+    @model_validator(mode="after")
+    def _issuer_needs_clients(self) -> Self:
+        if self.cognito_issuer and not self.cognito_client_ids:
+            raise ValueError(
                 "COGNITO_ISSUER is set but COGNITO_CLIENT_IDS is empty: list the app client ids whose access "
-                "tokens this server accepts (comma separated)."
+                "tokens this server accepts (comma separated)"
             )
-        return cls(
-            bucket=_text(env, "IMAGES_BUCKET"),
-            history_table=_text(env, "HISTORY_TABLE"),
-            jobs_table=_text(env, "JOBS_TABLE"),
-            api_keys_table=_text(env, "API_KEYS_TABLE"),
-            queue_url=_text(env, "JOBS_QUEUE_URL"),
-            link_expiry_seconds=_link_expiry(env),
-            allowed_hosts=_list(env, "MCP_ALLOWED_HOSTS"),
-            resource_url=_text(env, "MCP_RESOURCE_URL"),
-            execute_api_domain=_text(env, "MCP_EXECUTE_API_DOMAIN").strip("."),
-            cognito_issuer=issuer,
-            cognito_client_ids=client_ids,
-            required_scope=_text(env, "COGNITO_REQUIRED_SCOPE"),
-            openai_secret_arn=_text(env, "OPENAI_API_KEY_SECRET_ARN"),
-            request_state_secret_arn=_text(env, "MCP_REQUEST_STATE_SECRET_ARN"),
-        )
+        return self
+
+
+class WorkerSettings(StackSettings):
+    """The SQS worker: how often a job may be delivered, its lease, and the retry backoff."""
+
+    max_receive_count: int = Field(
+        default=MAX_RECEIVE_DEFAULT, ge=1, le=1000, validation_alias="JOBS_MAX_RECEIVE_COUNT"
+    )
+    lease_seconds: float = Field(default=60.0, ge=0.5, le=900.0, validation_alias="JOBS_LEASE_SECONDS")
+    # How often a running job checks for a cancel (one GetItem each).
+    poll_seconds: float = Field(default=1.0, ge=0.01, le=60.0, validation_alias="JOBS_POLL_SECONDS")
+    retry_base_seconds: int = Field(
+        default=30, ge=0, le=MAX_VISIBILITY_SECONDS, validation_alias="JOBS_RETRY_BASE_SECONDS"
+    )
+    queue_url: str = Field(default="", validation_alias="JOBS_QUEUE_URL")  # empty: from each record's ARN

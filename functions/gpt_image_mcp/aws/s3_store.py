@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 from urllib.parse import quote
 
 from gpt_image_mcp.aws.identity import validate_user_id
+from gpt_image_mcp.aws.limits import LINK_EXPIRY_MAX
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, SandboxError
 from gpt_image_mcp.core.sandbox import (
     MAX_CANDIDATES,
@@ -34,7 +35,7 @@ from gpt_image_mcp.core.storage import ListedImage, StoredImage
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 UPLOAD_CONTENT_TYPES: dict[str, str] = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 MAX_S3_KEY_BYTES = 1024
-MAX_PRESIGN_SECONDS = 604_800
+MAX_PRESIGN_SECONDS = LINK_EXPIRY_MAX
 # 412: the name exists. 409: another conditional write of the same name is in flight; either way try the next name.
 _NAME_TAKEN = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})

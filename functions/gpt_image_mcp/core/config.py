@@ -1,95 +1,138 @@
-"""Settings read from the environment, with the reference server's variable names and meanings.
+"""Settings read from the environment once per entry point, with the reference server's variable names.
 
-`Settings.from_env` is pure (it takes a mapping), so tests build settings without touching
-`os.environ`; entry points load `.env` first and pass `os.environ`.
+Each entry point builds one typed settings object at start, `SettingsClass.from_env(mapping)`: the local server
+(`local_sandbox.settings.LocalSettings`), the MCP Lambda function and the SQS worker
+(`gpt_image_mcp.aws.config.McpSettings`, `WorkerSettings`). All of them extend `Settings`, which holds what the image
+service needs. A field's alias is its environment variable. `from_env` is pure (it takes a mapping: tests, and the
+remote shape that runs both functions in one process, pass their own), treats an empty value as unset, validates
+everything, and reports every problem in one message that names the variable, the value and what is allowed.
+Nothing else in the package reads the environment.
+
+Plain pydantic rather than pydantic-settings: its sources read `os.environ` and `.env` themselves, which is what the
+entry points must not do (they are handed their environment), and the rest (aliases, bounds, parsing) is pydantic's;
+pydantic is imported by every entry point anyway, so the settings cost no import time of their own.
 """
 
 from __future__ import annotations
 
-import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
+
+import annotated_types
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from gpt_image_mcp.core.errors import ConfigurationError
 
-METADATA_LEVELS = ("off", "minimal", "standard", "full")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+MetadataLevel = Literal["off", "minimal", "standard", "full"]
+METADATA_LEVELS: tuple[str, ...] = get_args(MetadataLevel)
+_VARIABLE = re.compile(r"\$(\w+)|\$\{([^}]+)\}")
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use true or false.")
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a whole number; use {low}-{high}.") from None
-    if not low <= value <= high:
-        raise ConfigurationError(f"{name}={value} is out of range; use {low}-{high}.")
-    return value
+def comma_list(value: Any) -> Any:
+    """A comma separated list; empty entries (an unset optional part of the template's !Sub) are dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
 
 
-def _path(env: Mapping[str, str], name: str, default: str) -> Path:
-    raw = env.get(name) or default
-    return Path(os.path.expandvars(raw)).expanduser().resolve()
+CommaList = Annotated[list[str], BeforeValidator(comma_list)]
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    openai_api_key: str | None = None
-    openai_organization: str | None = None
-    openai_base_url: str | None = None
-    output_dir: Path = Path("~/Downloads/openai-images")
-    input_dir: Path = Path("~/Downloads/openai-images")
-    history_db_path: Path = Path("~/.openai-gpt-image/history.db")
-    thumbnail: bool = False
-    thumbnail_size: int = 128
-    thumbnail_quality: int = 60
-    default_model: str = "gpt-image-2"
-    metadata_level: str = "standard"
-    max_base64_bytes: int = 750_000
-    request_timeout: float = 300.0
-    max_retries: int = 3
-    job_concurrency: int = 2
-    sync_budget_seconds: int = 50
-    debug: bool = False
+def expand_variables(raw: str, env: Mapping[str, str]) -> str:
+    """`$NAME` and `${NAME}` replaced from `env`, as a shell would; unknown names are left as they are."""
+    return _VARIABLE.sub(lambda match: env.get(match.group(1) or match.group(2), match.group(0)), raw)
+
+
+class EnvSettings(BaseModel):
+    """Settings whose fields are environment variables (each field's alias)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_name=True, validate_by_alias=True)
+
+    missing_hint: ClassVar[str] = "set them and start again."
+    # An ARN-like variable that is not needed when the value itself is given: {"..._SECRET_ARN": "..._KEY"}.
+    alternatives: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
-        output_dir = _path(env, "OPENAI_IMAGE_OUTPUT_DIR", "~/Downloads/openai-images")
-        level = (env.get("OPENAI_IMAGE_METADATA") or "standard").strip().lower()
-        if level not in METADATA_LEVELS:
-            raise ConfigurationError(f"OPENAI_IMAGE_METADATA={level!r}; use one of {', '.join(METADATA_LEVELS)}.")
-        return cls(
-            openai_api_key=(env.get("OPENAI_API_KEY") or "").strip() or None,
-            openai_organization=(env.get("OPENAI_ORGANIZATION") or "").strip() or None,
-            openai_base_url=(env.get("OPENAI_BASE_URL") or "").strip() or None,
-            output_dir=output_dir,
-            input_dir=_path(env, "OPENAI_IMAGE_INPUT_DIR", str(output_dir)),
-            history_db_path=_path(env, "HISTORY_DB_PATH", "~/.openai-gpt-image/history.db"),
-            thumbnail=_flag(env, "OPENAI_IMAGE_THUMBNAIL", False),
-            thumbnail_size=_int(env, "OPENAI_IMAGE_THUMBNAIL_SIZE", 128, 1, 512),
-            thumbnail_quality=_int(env, "OPENAI_IMAGE_THUMBNAIL_QUALITY", 60, 1, 100),
-            default_model=(env.get("OPENAI_IMAGE_MODEL") or "gpt-image-2").strip(),
-            metadata_level=level,
-            max_base64_bytes=_int(env, "OPENAI_IMAGE_MAX_BASE64_BYTES", 750_000, 0, 4_500_000),
-            request_timeout=float(_int(env, "OPENAI_IMAGE_TIMEOUT", 300, 5, 3600)),
-            max_retries=_int(env, "OPENAI_IMAGE_MAX_RETRIES", 3, 0, 10),
-            job_concurrency=_int(env, "OPENAI_IMAGE_JOB_CONCURRENCY", 2, 1, 16),
-            sync_budget_seconds=_int(env, "OPENAI_IMAGE_SYNC_BUDGET", 50, 0, 3600),
-            debug=_flag(env, "DEBUG", False),
-        )
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        """The settings from `env`; `ConfigurationError` names every variable that is missing or wrong."""
+        given = {name: value.strip() for name, value in env.items() if value and value.strip()}
+        for field in cls.model_fields.values():
+            name = field.validation_alias
+            if isinstance(name, str) and name in given and _is_path(field):
+                given[name] = expand_variables(given[name], env)
+        cls._require(given)
+        try:
+            return cls.model_validate(given, by_alias=True, by_name=False)
+        except ValidationError as error:
+            problems = [cls._describe(item, given) for item in error.errors()]
+            raise ConfigurationError(" ".join(problems)) from None
+
+    @classmethod
+    def _require(cls, given: Mapping[str, str]) -> None:
+        needed = [str(f.validation_alias) for f in cls.model_fields.values() if f.is_required()]
+        needed += [name for name, value in cls.alternatives.items() if value not in given]
+        missing = [name for name in needed if name not in given]
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise ConfigurationError(f"Missing environment variable{plural} {', '.join(missing)}: {cls.missing_hint}")
+
+    @classmethod
+    def _describe(cls, item: ErrorDetails, given: Mapping[str, str]) -> str:
+        """One sentence: the variable, the value it has, and what it may be."""
+        if not item["loc"]:  # a rule across variables (a model validator)
+            return str(item["msg"]).removeprefix("Value error, ").rstrip(".") + "."
+        name = str(item["loc"][0])
+        raw = given.get(name, item["input"])
+        field = next(f for f in cls.model_fields.values() if f.validation_alias == name)
+        low, high = _bounds(field)
+        span = f"{_number(low)}-{_number(high)}" if low is not None and high is not None else "a number"
+        kind = item["type"]
+        if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+            return f"{name}={raw} is out of range; use {span}."
+        if kind in ("int_parsing", "int_from_float"):
+            return f"{name}={raw!r} is not a whole number; use {span}."
+        if kind == "float_parsing":
+            return f"{name}={raw!r} is not a number; use {span}."
+        if kind == "bool_parsing":
+            return f"{name}={raw!r} is not a boolean; use true or false."
+        if kind == "literal_error":
+            return f"{name}={raw!r}; use one of {', '.join(map(str, get_args(field.annotation)))}."
+        return f"{name}={raw!r}: {str(item['msg']).removeprefix('Value error, ').rstrip('.')}."
+
+
+def _is_path(field: FieldInfo) -> bool:
+    return field.annotation is Path or Path in get_args(field.annotation)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def _bounds(field: FieldInfo) -> tuple[float | None, float | None]:
+    low = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    return (None if low is None else float(low)), (None if high is None else float(high))  # type: ignore[arg-type]
+
+
+class Settings(EnvSettings):
+    """What the image service and its OpenAI client need; the same locally and on Lambda."""
+
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_organization: str | None = Field(default=None, validation_alias="OPENAI_ORGANIZATION")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    default_model: str = Field(default="gpt-image-2", validation_alias="OPENAI_IMAGE_MODEL")
+    thumbnail: bool = Field(default=False, validation_alias="OPENAI_IMAGE_THUMBNAIL")
+    thumbnail_size: int = Field(default=128, ge=1, le=512, validation_alias="OPENAI_IMAGE_THUMBNAIL_SIZE")
+    thumbnail_quality: int = Field(default=60, ge=1, le=100, validation_alias="OPENAI_IMAGE_THUMBNAIL_QUALITY")
+    metadata_level: Annotated[MetadataLevel, BeforeValidator(_lower)] = Field(
+        default="standard", validation_alias="OPENAI_IMAGE_METADATA"
+    )
+    max_base64_bytes: int = Field(default=750_000, ge=0, le=4_500_000, validation_alias="OPENAI_IMAGE_MAX_BASE64_BYTES")
+    request_timeout: float = Field(default=300.0, ge=5, le=3600, validation_alias="OPENAI_IMAGE_TIMEOUT")
+    max_retries: int = Field(default=3, ge=0, le=10, validation_alias="OPENAI_IMAGE_MAX_RETRIES")

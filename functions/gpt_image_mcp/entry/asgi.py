@@ -20,10 +20,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gpt_image_mcp.aws.limits import MAX_REQUEST_BYTES
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-DEFAULT_MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous request payload limit
 INVALID_REQUEST = -32600
 
 
@@ -84,7 +85,7 @@ def jsonrpc_error(message: str, code: int = INVALID_REQUEST, request_id: Any = N
 class HttpGuard:
     """405 for `GET {mcp_path}`, 413 for bodies over `max_body_bytes`; everything else goes to `app`."""
 
-    def __init__(self, app: ASGIApp, *, mcp_path: str = "/mcp", max_body_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
+    def __init__(self, app: ASGIApp, *, mcp_path: str = "/mcp", max_body_bytes: int = MAX_REQUEST_BYTES):
         self.app = app
         self.mcp_path = mcp_path
         self.max_body_bytes = max_body_bytes

@@ -10,26 +10,18 @@ and the local emulation). Everything heavy is imported inside the functions: imp
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gpt_image_mcp.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from gpt_image_mcp.aws.config import AwsSettings
+    from gpt_image_mcp.aws.config import StackSettings
     from gpt_image_mcp.aws.dynamo_jobs import DynamoJobStore
     from gpt_image_mcp.aws.s3_store import S3ImageStore
-    from gpt_image_mcp.core.config import Settings
     from gpt_image_mcp.core.jobs import JobQueue, JobService
     from gpt_image_mcp.core.service import ImageService
     from gpt_image_mcp.core.upstream import CallBudget
-
-# An environment that gives a secret's value directly (local emulation, sam local) needs no ARN for it.
-DIRECT_SECRETS = {
-    "OPENAI_API_KEY_SECRET_ARN": "OPENAI_API_KEY",
-    "MCP_REQUEST_STATE_SECRET_ARN": "MCP_REQUEST_STATE_KEY",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,50 +39,20 @@ class AwsServices:
         return cls(s3=clients.s3_client(), dynamodb=clients.dynamodb_client(), sqs=clients.sqs_client())
 
 
-def int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ConfigurationError(f"{name}={raw!r}: use a whole number from {low} to {high}.")
-    return int(raw)
+S = TypeVar("S", bound="StackSettings")
 
 
-def float_env(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not low <= value <= high:
-        raise ConfigurationError(f"{name}={raw!r}: use a number from {low:g} to {high:g}.")
-    return value
-
-
-def aws_settings(env: Mapping[str, str], required: Iterable[str]) -> AwsSettings:
-    """`AwsSettings` of a function; a secret given by value in `env` (`DIRECT_SECRETS`) needs no ARN."""
-    from gpt_image_mcp.aws.config import AwsSettings
-
-    given = {arn for arn, value in DIRECT_SECRETS.items() if (env.get(value) or "").strip()}
-    needed = [name for name in required if name not in given]
-    return AwsSettings.from_env(env, required=needed)
-
-
-def openai_settings(env: Mapping[str, str], aws: AwsSettings) -> Settings:
-    """`Settings` from `env`, with the OpenAI key read from Secrets Manager unless `OPENAI_API_KEY` is set."""
+def with_openai_key(settings: S) -> S:
+    """`settings` with the OpenAI key read from Secrets Manager, unless `OPENAI_API_KEY` gave it directly."""
     from gpt_image_mcp.aws.secrets import get_secret
-    from gpt_image_mcp.core.config import Settings
 
-    settings = Settings.from_env(env)
-    if settings.openai_api_key is None:
-        settings = replace(settings, openai_api_key=get_secret(aws.openai_secret_arn))
-    return settings
+    if settings.openai_api_key is not None:
+        return settings
+    return settings.model_copy(update={"openai_api_key": get_secret(settings.openai_secret_arn)})
 
 
 def image_service(
-    settings: Settings, aws: AwsSettings, services: AwsServices, *, budget: CallBudget | None = None
+    settings: StackSettings, services: AwsServices, *, budget: CallBudget | None = None
 ) -> tuple[ImageService, S3ImageStore]:
     """Images in S3 under each user's prefix, history in DynamoDB, OpenAI through `ImagesClient`."""
     from gpt_image_mcp.aws.dynamo_history import DynamoHistoryStore
@@ -99,24 +61,25 @@ def image_service(
     from gpt_image_mcp.core.service import ImageService
     from gpt_image_mcp.core.upstream import ImagesClient
 
-    store = S3ImageStore(services.s3, aws.bucket, aws.link_expiry_seconds)
+    settings = with_openai_key(settings)
+    store = S3ImageStore(services.s3, settings.bucket, settings.link_expiry_seconds)
     service = ImageService(
         settings=settings,
         catalog=load_catalog(),
         client=ImagesClient.from_settings(settings, budget=budget),
         images=store,
-        history=DynamoHistoryStore(services.dynamodb, aws.history_table),
+        history=DynamoHistoryStore(services.dynamodb, settings.history_table),
     )
     return service, store
 
 
-def job_store(aws: AwsSettings, services: AwsServices, env: Mapping[str, str]) -> DynamoJobStore:
+def job_store(settings: StackSettings, services: AwsServices) -> DynamoJobStore:
     """Jobs in DynamoDB, big arguments in S3; finished jobs kept `JOB_RETENTION_DAYS` (the table's TTL)."""
-    from gpt_image_mcp.aws.dynamo_jobs import DEFAULT_TTL_DAYS, DynamoJobStore
+    from gpt_image_mcp.aws.dynamo_jobs import DynamoJobStore
     from gpt_image_mcp.aws.job_blobs import S3JobBlobs
 
-    ttl_days = int_env(env, "JOB_RETENTION_DAYS", DEFAULT_TTL_DAYS, 1, 365)
-    return DynamoJobStore(services.dynamodb, aws.jobs_table, S3JobBlobs(services.s3, aws.bucket), ttl_days)
+    blobs = S3JobBlobs(services.s3, settings.bucket)
+    return DynamoJobStore(services.dynamodb, settings.jobs_table, blobs, settings.job_retention_days)
 
 
 class NoQueue:
@@ -128,31 +91,30 @@ class NoQueue:
 
 def job_service(
     images: ImageService,
-    aws: AwsSettings,
+    settings: StackSettings,
     services: AwsServices,
-    env: Mapping[str, str],
     *,
-    queue: JobQueue | None = None,
+    queue_url: str = "",
     lease_seconds: float | None = None,
     poll_seconds: float | None = None,
 ) -> JobService:
     """`JobService` on DynamoDB + SQS, with the S3 upstream cache that keeps a re-run from paying twice.
 
-    The queue is SQS when `JOBS_QUEUE_URL` is set (the MCP function), else `NoQueue` (the worker).
+    With a `queue_url` (the MCP function) jobs are started on that SQS queue; without one (the worker) they are
+    only run: `NoQueue` refuses to start any.
     """
     from gpt_image_mcp.aws.identity import safety_identifier
     from gpt_image_mcp.aws.job_blobs import S3JobBlobs, S3UpstreamCache
     from gpt_image_mcp.aws.sqs_queue import SqsJobQueue
     from gpt_image_mcp.core.jobs import DEFAULT_LEASE_SECONDS, JobService
 
-    if queue is None:
-        queue = SqsJobQueue(services.sqs, aws.queue_url) if aws.queue_url else NoQueue()
+    queue: JobQueue = SqsJobQueue(services.sqs, queue_url) if queue_url else NoQueue()
     return JobService(
         images,
-        job_store(aws, services, env),
+        job_store(settings, services),
         queue,
         lease_seconds=lease_seconds or DEFAULT_LEASE_SECONDS,
         poll_seconds=poll_seconds or 0.2,
         safety_identifier=safety_identifier,
-        upstream_cache=S3UpstreamCache(S3JobBlobs(services.s3, aws.bucket)),
+        upstream_cache=S3UpstreamCache(S3JobBlobs(services.s3, settings.bucket)),
     )

@@ -12,14 +12,15 @@ The Host guard runs on the Lambda event before Mangum, which splits the header o
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gpt_image_mcp.aws.config import AwsSettings
 from gpt_image_mcp.core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from gpt_image_mcp.aws.config import McpSettings
 
 MCP_PATH = "/mcp"
 _API_ID = re.compile(r"[a-z0-9]{1,32}")
@@ -30,7 +31,7 @@ _HOST = re.compile(
 MAX_PORT = 65535
 
 
-def resolve_endpoint(aws: AwsSettings, request_context: Mapping[str, Any]) -> AwsSettings:
+def resolve_endpoint(aws: McpSettings, request_context: Mapping[str, Any]) -> McpSettings:
     """`aws` with its resource URL and allowed hosts complete: the API's own execute-api host (from the request
     context) first, then the configured ones, and the resource URL's host always among them."""
     api_id = request_context.get("apiId")
@@ -50,7 +51,7 @@ def resolve_endpoint(aws: AwsSettings, request_context: Mapping[str, Any]) -> Aw
             f"MCP_ALLOWED_HOSTS entries {', '.join(map(repr, unusable))} cannot be served: list host names or IPv4 "
             "addresses, each with an optional :port or :* (any port)."
         )
-    return dataclasses.replace(aws, resource_url=resource_url, allowed_hosts=hosts)
+    return aws.model_copy(update={"resource_url": resource_url, "allowed_hosts": hosts})
 
 
 def host_allowed(host: str, allowed: Sequence[str]) -> bool:

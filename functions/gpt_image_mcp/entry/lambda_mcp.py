@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from gpt_image_mcp.entry.compose import int_env
+from gpt_image_mcp.aws.limits import API_BUDGET_SECONDS
 from gpt_image_mcp.entry.endpoint import MCP_PATH, host_problem
 from gpt_image_mcp.entry.observability import ImageMetrics, ImageResultHook, make_logger, route_library_logs
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from gpt_image_mcp.aws.config import AwsSettings
+    from gpt_image_mcp.aws.config import McpSettings
     from gpt_image_mcp.core.handoff import CallPolicy
     from gpt_image_mcp.core.jobs import JobService
     from gpt_image_mcp.core.service import ImageService
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 logger = make_logger()
 
 SERVER_NAME = "gpt-image-mcp"  # fixed: it is the audience of MRTR requestState across containers
-API_BUDGET_SECONDS = 30.0  # API Gateway's integration timeout
 ANSWER_MARGIN_SECONDS = 4.0  # kept back from the budget to read the finished job and answer
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -38,7 +37,7 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 class Invocation:
     """The invocation in progress (Lambda runs one at a time per container) and the time it has left."""
 
-    def __init__(self, budget_seconds: float = API_BUDGET_SECONDS) -> None:
+    def __init__(self, budget_seconds: float = float(API_BUDGET_SECONDS)) -> None:
         self.budget_seconds = budget_seconds
         self._context: Any = None
         self._started: float | None = None
@@ -60,12 +59,12 @@ class Invocation:
         return left
 
 
-def allowed_origins(hosts: list[str], env: Mapping[str, str]) -> list[str]:
+def allowed_origins(settings: McpSettings) -> list[str]:
     """`https://<host>` for each allowed host (and `http://` on loopback), plus `MCP_ALLOWED_ORIGINS`."""
+    hosts = settings.allowed_hosts
     origins = [f"https://{host}" for host in hosts]
     origins += [f"http://{host}" for host in hosts if host.split(":")[0] in ("127.0.0.1", "localhost", "[::1]")]
-    origins += [item.strip() for item in (env.get("MCP_ALLOWED_ORIGINS") or "").split(",") if item.strip()]
-    return origins
+    return origins + settings.allowed_origins
 
 
 def call_policy(service: ImageService, jobs: JobService, queue_url: str, invocation: Invocation) -> CallPolicy:
@@ -85,38 +84,33 @@ def call_policy(service: ImageService, jobs: JobService, queue_url: str, invocat
     return BudgetedCalls(jobs, None, budget=budget, limit=limit, poll_seconds=0.5)
 
 
-def build_remote_server(
-    env: Mapping[str, str], invocation: Invocation, metrics: ImageMetrics, request_context: Mapping[str, Any]
-) -> tuple[MCPServer, AwsSettings]:
-    """The MCP server of the remote mode, with every collaborator built from `env`; `request_context` (API
-    Gateway's, of the first request) completes the endpoint (`entry.endpoint`)."""
+def build_remote_server(settings: McpSettings, invocation: Invocation, metrics: ImageMetrics) -> MCPServer:
+    """The MCP server of the remote mode, with every collaborator built from `settings` (its endpoint resolved:
+    `entry.endpoint.resolve_endpoint`)."""
     from mcp.server.auth.middleware.auth_context import get_access_token
     from mcp.server.auth.settings import AuthSettings
     from mcp.server.request_state import RequestStateSecurity
 
     from gpt_image_mcp.aws.api_keys import ApiKeyStore
     from gpt_image_mcp.aws.auth import BearerTokenVerifier, safety_identifier, user_from_subject
-    from gpt_image_mcp.aws.config import MCP_REQUIRED
     from gpt_image_mcp.aws.secrets import get_secret
     from gpt_image_mcp.core.budget import RequestBudget
     from gpt_image_mcp.core.errors import UserFacingError
-    from gpt_image_mcp.entry.compose import AwsServices, aws_settings, image_service, job_service, openai_settings
-    from gpt_image_mcp.entry.endpoint import resolve_endpoint
+    from gpt_image_mcp.entry.compose import AwsServices, image_service, job_service
     from gpt_image_mcp.server.app import build_server
     from gpt_image_mcp.server.job_tools import register_job_tools
     from gpt_image_mcp.server.remote_tools import register_remote_tools
     from gpt_image_mcp.server.tasks import TasksExtension
 
-    aws = resolve_endpoint(aws_settings(env, MCP_REQUIRED), request_context)
-    settings = openai_settings(env, aws)
-    state_key = (env.get("MCP_REQUEST_STATE_KEY") or "").strip() or get_secret(
-        aws.request_state_secret_arn, field="MCP_REQUEST_STATE_KEY"
+    state_key = settings.request_state_key or get_secret(
+        settings.request_state_secret_arn, field="MCP_REQUEST_STATE_KEY"
     )
     budget = RequestBudget(time_left=invocation.seconds_left, budget_seconds=invocation.budget_seconds)
     services = AwsServices.default()
-    service, store = image_service(settings, aws, services, budget=budget)
-    jobs = job_service(service, aws, services, env)  # starts jobs (DynamoDB row + SQS); the worker runs them
-    api_keys = ApiKeyStore(services.dynamodb, aws.api_keys_table) if aws.api_keys_table else None
+    service, store = image_service(settings, services, budget=budget)
+    # Starts jobs (DynamoDB row + SQS message); the worker runs them.
+    jobs = job_service(service, settings, services, queue_url=settings.queue_url)
+    api_keys = ApiKeyStore(services.dynamodb, settings.api_keys_table)
 
     def current_user() -> str:
         token = get_access_token()
@@ -129,22 +123,22 @@ def build_remote_server(
         current_user,
         name=SERVER_NAME,
         safety_identifier=safety_identifier,
-        token_verifier=BearerTokenVerifier.from_settings(aws, api_keys),
+        token_verifier=BearerTokenVerifier.from_settings(settings, api_keys),
         auth=AuthSettings(
-            issuer_url=aws.cognito_issuer or aws.resource_url,  # type: ignore[arg-type]  # pydantic parses it
-            resource_server_url=aws.resource_url,  # type: ignore[arg-type]
-            required_scopes=[aws.required_scope] if aws.required_scope else None,
+            issuer_url=settings.cognito_issuer or settings.resource_url,  # type: ignore[arg-type]  # pydantic parses it
+            resource_server_url=settings.resource_url,  # type: ignore[arg-type]
+            required_scopes=[settings.required_scope] if settings.required_scope else None,
             validate_token_resource=True,
         ),
         subscriptions=False,
         request_state_security=RequestStateSecurity(keys=[state_key]),
         middleware=[ImageResultHook(metrics, logger)],
         extensions=[TasksExtension(jobs, current_user, poll_interval_ms=2000)],
-        calls=call_policy(service, jobs, aws.queue_url, invocation),
+        calls=call_policy(service, jobs, settings.queue_url, invocation),
     )
     register_job_tools(server, jobs, current_user)
     register_remote_tools(server, store, current_user)
-    return server, aws
+    return server
 
 
 class McpFunction:
@@ -153,7 +147,7 @@ class McpFunction:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.invocation = Invocation()
-        self.metrics = ImageMetrics(self.env)
+        self.metrics: ImageMetrics | None = None
         self.server: MCPServer | None = None
         self.asgi: OncePerLoop | None = None
         self.allowed_hosts: list[str] = []
@@ -163,16 +157,21 @@ class McpFunction:
         from mangum import Mangum
         from mcp.server.transport_security import TransportSecuritySettings
 
-        from gpt_image_mcp.entry.asgi import DEFAULT_MAX_REQUEST_BYTES, HttpGuard, OncePerLoop
+        from gpt_image_mcp.aws.config import McpSettings
+        from gpt_image_mcp.entry.asgi import HttpGuard, OncePerLoop
 
         route_library_logs(logger)
-        limit = int_env(self.env, "MCP_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1024, 10 * 1024 * 1024)
-        budget = int_env(self.env, "MCP_REQUEST_BUDGET_SECONDS", int(API_BUDGET_SECONDS), 5, 900)
-        self.invocation.budget_seconds = float(budget)
-        server, aws = build_remote_server(self.env, self.invocation, self.metrics, request_context)
-        self.allowed_hosts = aws.allowed_hosts
+        from gpt_image_mcp.entry.endpoint import resolve_endpoint
+
+        # The one place this function reads its environment; the first request's context completes the endpoint.
+        settings = resolve_endpoint(McpSettings.from_env(self.env), request_context)
+        limit = settings.max_request_bytes
+        self.invocation.budget_seconds = float(settings.request_budget_seconds)
+        self.metrics = ImageMetrics(settings.metrics_namespace)
+        server = build_remote_server(settings, self.invocation, self.metrics)
+        self.allowed_hosts = settings.allowed_hosts
         security = TransportSecuritySettings(
-            allowed_hosts=aws.allowed_hosts, allowed_origins=allowed_origins(aws.allowed_hosts, self.env)
+            allowed_hosts=settings.allowed_hosts, allowed_origins=allowed_origins(settings)
         )
 
         def app() -> tuple[Any, Any]:
@@ -213,7 +212,8 @@ class McpFunction:
             return _error_response(500, "Internal server error; the request id is in the server's logs.", -32603)
         finally:
             self.invocation.end()
-            self.metrics.flush()
+            if self.metrics is not None:
+                self.metrics.flush()
             logger.info(
                 "request",
                 extra={

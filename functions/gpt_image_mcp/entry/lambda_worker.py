@@ -50,10 +50,10 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 
-from gpt_image_mcp.entry.observability import ImageMetrics, make_logger, route_library_logs, service_name
+from gpt_image_mcp.aws.limits import MAX_VISIBILITY_SECONDS
+from gpt_image_mcp.entry.observability import ImageMetrics, make_logger, make_metrics, route_library_logs
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from gpt_image_mcp.aws.dynamo_jobs import DynamoJobStore
@@ -63,11 +63,9 @@ if TYPE_CHECKING:
 
 logger = make_logger()
 
-MAX_RECEIVE_DEFAULT = 5  # template.yaml: JobsQueue RedrivePolicy.maxReceiveCount
 ATTEMPT_MARGIN_SECONDS = 20.0  # an OpenAI attempt must end this long before the function's timeout
 HANDBACK_MARGIN_SECONDS = 10.0  # a job still running this long before the timeout is handed back
 MIN_ATTEMPT_SECONDS = 30.0  # no retry of an OpenAI call with less time than this left
-MAX_VISIBILITY_SECONDS = 900
 
 
 class RetryLater(Exception):
@@ -116,29 +114,10 @@ def queue_url_from_arn(arn: str) -> str:
     return f"https://sqs.{region}.{suffix}/{account}/{name}"
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    max_receive_count: int = MAX_RECEIVE_DEFAULT
-    lease_seconds: float = 60.0
-    poll_seconds: float = 1.0  # how often a running job checks for a cancel (one GetItem each)
-    retry_base_seconds: int = 30
-    queue_url: str = ""  # empty: derived from each record's eventSourceARN
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
-        from gpt_image_mcp.entry.compose import float_env, int_env
-
-        return cls(
-            max_receive_count=int_env(env, "JOBS_MAX_RECEIVE_COUNT", MAX_RECEIVE_DEFAULT, 1, 1000),
-            lease_seconds=float_env(env, "JOBS_LEASE_SECONDS", 60.0, 0.5, 900.0),
-            poll_seconds=float_env(env, "JOBS_POLL_SECONDS", 1.0, 0.01, 60.0),
-            retry_base_seconds=int_env(env, "JOBS_RETRY_BASE_SECONDS", 30, 0, MAX_VISIBILITY_SECONDS),
-            queue_url=(env.get("JOBS_QUEUE_URL") or "").strip(),
-        )
-
-    def backoff(self, receive_count: int, retry_after: float | None = None) -> int:
-        delay = self.retry_base_seconds * 2 ** max(receive_count - 1, 0)
-        return int(min(max(delay, retry_after or 0.0), MAX_VISIBILITY_SECONDS))
+def backoff(base_seconds: int, receive_count: int, retry_after: float | None = None) -> int:
+    """Seconds until a failed record comes back: doubling from `base_seconds`, at least `retry_after`, capped."""
+    delay = base_seconds * 2 ** max(receive_count - 1, 0)
+    return int(min(max(delay, retry_after or 0.0), MAX_VISIBILITY_SECONDS))
 
 
 class Deadline:
@@ -178,13 +157,8 @@ class JobMetrics:
 
     NAMES = ("JobsCompleted", "JobsFailed", "JobsRetried")
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        namespace = (env.get("POWERTOOLS_METRICS_NAMESPACE") or "").strip()
-        self._metrics: Metrics | None = None
-        if namespace:
-            from aws_lambda_powertools import Metrics
-
-            self._metrics = Metrics(namespace=namespace, service=service_name(env))
+    def __init__(self, namespace: str) -> None:
+        self._metrics = make_metrics(namespace)
         self.counts: dict[str, int] = dict.fromkeys(self.NAMES, 0)
         self._lock = threading.Lock()
 
@@ -236,12 +210,14 @@ class WorkerFunction:
     """One Lambda container's worker: built on the first invocation, warm afterwards; one invocation at a time."""
 
     def __init__(self, env: Mapping[str, str] | None = None, *, services: AwsServices | None = None) -> None:
-        self.env: Mapping[str, str] = os.environ if env is None else env
-        self.config = WorkerConfig.from_env(self.env)
+        from gpt_image_mcp.aws.config import WorkerSettings
+
+        # The one place this function reads its environment.
+        self.settings = WorkerSettings.from_env(os.environ if env is None else env)
         self.services = services
         self.deadline = Deadline()
-        self.image_metrics = ImageMetrics(self.env)
-        self.job_metrics = JobMetrics(self.env)
+        self.image_metrics = ImageMetrics(self.settings.metrics_namespace)
+        self.job_metrics = JobMetrics(self.settings.metrics_namespace)
         self.parts: _Parts | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._processor: _ContainerBatchProcessor | None = None
@@ -255,18 +231,15 @@ class WorkerFunction:
         return self.parts
 
     def _build(self) -> _Parts:
-        from gpt_image_mcp.aws.config import WORKER_REQUIRED
         from gpt_image_mcp.aws.dynamo_jobs import DynamoJobStore
-        from gpt_image_mcp.entry.compose import AwsServices, aws_settings, image_service, job_service, openai_settings
+        from gpt_image_mcp.entry.compose import AwsServices, image_service, job_service
 
         route_library_logs(logger)  # core's job and upstream logs become JSON lines with the record's keys
         services = self.services or AwsServices.default()
-        aws = aws_settings(self.env, WORKER_REQUIRED)
-        settings = openai_settings(self.env, aws)
-        images, _ = image_service(settings, aws, services, budget=self.deadline)
-        config = self.config
+        settings = self.settings
+        images, _ = image_service(settings, services, budget=self.deadline)
         jobs = job_service(
-            images, aws, services, self.env, lease_seconds=config.lease_seconds, poll_seconds=config.poll_seconds
+            images, settings, services, lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds
         )
         assert isinstance(jobs.store, DynamoJobStore)
         self._sqs = services.sqs
@@ -344,7 +317,7 @@ class WorkerFunction:
                 logger.exception("record failed; it will be delivered again")
                 delay = None
             if delay is None:
-                delay = self.config.backoff(receive_count)
+                delay = backoff(self.settings.retry_base_seconds, receive_count)
             await self._set_visibility(record, delay)
             raise
 
@@ -365,7 +338,7 @@ class WorkerFunction:
             return
         held = job.status == "running" and not abandoned(job, time.time(), lambda _owner: None)
 
-        if receive_count >= self.config.max_receive_count:
+        if receive_count >= self.settings.max_receive_count:
             if held:
                 raise RetryLater("still running in another worker at the last delivery", delay=0)
             if job.error:
@@ -414,7 +387,8 @@ class WorkerFunction:
         if result.status == "pending":
             retry_after = getattr(transient[-1], "retry_after", None) if transient else None
             raise RetryLater(
-                f"temporary failure: {result.error}", delay=self.config.backoff(receive_count, retry_after)
+                f"temporary failure: {result.error}",
+                delay=backoff(self.settings.retry_base_seconds, receive_count, retry_after),
             )
         logger.info("job %s", result.status)
 
@@ -435,7 +409,7 @@ class WorkerFunction:
 
         if self._sqs is None:
             return
-        url = self.config.queue_url or queue_url_from_arn(record.event_source_arn)
+        url = self.settings.queue_url or queue_url_from_arn(record.event_source_arn)
         seconds = int(min(max(delay, 0), MAX_VISIBILITY_SECONDS))
         try:
             await anyio.to_thread.run_sync(

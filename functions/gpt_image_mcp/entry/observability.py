@@ -4,15 +4,17 @@ Logs: one Powertools `Logger`; the package's, the MCP SDK's and Mangum's loggers
 line is JSON and carries the API Gateway request id as `correlation_id`. Nothing here logs headers or bodies, so
 neither the Authorization header nor base64 image data reaches the logs.
 
-Metrics (only when `POWERTOOLS_METRICS_NAMESPACE` is set): `ImagesGenerated` (Count) and `EstimatedCostUSD` per
-`model` dimension, taken from image tool results by `ImageResultHook` (an MCP server middleware) and flushed once per
-invocation, one EMF record per model.
+Metrics (only with a namespace, `POWERTOOLS_METRICS_NAMESPACE` in the function's settings): `ImagesGenerated`
+(Count) and `EstimatedCostUSD` per `model` dimension, taken from image tool results by `ImageResultHook` (an MCP
+server middleware) and flushed once per invocation, one EMF record per model.
+
+The service name of logs and metrics is fixed (`SERVICE`, like the MCP server's name); Powertools still reads its own
+`POWERTOOLS_LOG_LEVEL`. Nothing here reads the environment.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,20 +24,25 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-SERVICE_DEFAULT = "gpt-image-mcp"
+SERVICE = "gpt-image-mcp"
 ROUTED_LOGGERS = ("gpt_image_mcp", "mcp", "mangum", "httpx2", "openai")
 IMAGE_TOOLS = frozenset({"generate_image", "edit_image", "transform_image"})
 
 
-def service_name(env: Mapping[str, str] = os.environ) -> str:
-    return (env.get("POWERTOOLS_SERVICE_NAME") or "").strip() or SERVICE_DEFAULT
-
-
-def make_logger(env: Mapping[str, str] = os.environ) -> Logger:
+def make_logger() -> Logger:
     """The function's JSON logger (its own handler writes; the root's must not repeat it)."""
-    logger = Logger(service=service_name(env))
-    logging.getLogger(service_name(env)).propagate = False
+    logger = Logger(service=SERVICE)
+    logging.getLogger(SERVICE).propagate = False
     return logger
+
+
+def make_metrics(namespace: str) -> Metrics | None:
+    """Powertools metrics in `namespace`; None (nothing recorded) without one."""
+    if not namespace:
+        return None
+    from aws_lambda_powertools import Metrics
+
+    return Metrics(namespace=namespace, service=SERVICE)
 
 
 def route_library_logs(logger: Logger) -> None:
@@ -54,13 +61,8 @@ def route_library_logs(logger: Logger) -> None:
 class ImageMetrics:
     """Counts images and cost per model during an invocation; `flush` writes them as EMF."""
 
-    def __init__(self, env: Mapping[str, str] = os.environ) -> None:
-        namespace = (env.get("POWERTOOLS_METRICS_NAMESPACE") or "").strip()
-        self._metrics: Metrics | None = None
-        if namespace:
-            from aws_lambda_powertools import Metrics
-
-            self._metrics = Metrics(namespace=namespace, service=service_name(env))
+    def __init__(self, namespace: str = "") -> None:
+        self._metrics = make_metrics(namespace)
         self._pending: dict[str, tuple[int, float]] = {}
 
     @property
