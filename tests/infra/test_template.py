@@ -217,6 +217,35 @@ def test_sam_local_finds_every_route() -> None:
         assert route["payload_format_version"] in (None, "2.0"), "sam local sends 2.0 events for None"
 
 
+def test_every_security_scan_skip_states_its_reason_on_one_line(template: dict[str, Any]) -> None:
+    """infra/scripts/scan.sh (checkov, in .ci/run) fails on any finding that is neither fixed nor skipped here."""
+    skipped = {
+        (logical_id, skip["id"]): skip.get("comment", "")
+        for logical_id, resource in template["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    }
+    assert skipped, "the scan's decisions live in the template"
+    for (logical_id, check), comment in skipped.items():
+        assert re.fullmatch(r"CKV_AWS_\d+", check), (logical_id, check)
+        assert comment.strip() and "\n" not in comment and len(comment) <= 160, (logical_id, check)
+    # the decisions issue 14 asks for, each stated
+    assert {
+        ("ImagesBucket", "CKV_AWS_21"),
+        ("McpFunctionLogs", "CKV_AWS_158"),
+        ("RequestStateSecret", "CKV_AWS_149"),
+    } <= set(skipped)
+    for queue in ("JobsQueue", "JobsDeadLetterQueue"):
+        assert _props(template, queue)["SqsManagedSseEnabled"] is True
+    for log_group in ("HttpApiAccessLogs", "McpFunctionLogs", "WorkerFunctionLogs"):
+        assert _props(template, log_group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    reserved = _props(template, "McpFunction")["ReservedConcurrentExecutions"]
+    assert reserved == {
+        "Fn::If": ["HasMcpReservedConcurrency", {"Ref": "McpReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    worker_cap = _props(template, "WorkerFunction")["Events"]["Jobs"]["Properties"]["ScalingConfig"]
+    assert worker_cap["MaximumConcurrency"] == {"Ref": "WorkerMaxConcurrency"}
+
+
 def test_http_api_cors(template: dict[str, Any]) -> None:
     cors = _props(template, "HttpApi")["CorsConfiguration"]
     assert {"authorization", "content-type", "accept", "mcp-protocol-version", "mcp-method", "mcp-name"} <= set(
