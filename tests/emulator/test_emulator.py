@@ -15,11 +15,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -512,6 +513,73 @@ def test_close_fault_is_a_connection_error(client: OpenAI, emu: EmulatorServer) 
     assert not isinstance(caught.value, openai.APITimeoutError)
 
 
+@pytest.mark.parametrize("kind", ["truncated_image", "corrupt_image"])
+def test_broken_image_faults_keep_valid_base64_and_headers(client: OpenAI, emu: EmulatorServer, kind: str) -> None:
+    sound = client.images.generate(model="gpt-image-2", prompt="x", n=2).data or []
+    emu.break_answer(kind, images=[1])
+    data = client.images.generate(model="gpt-image-2", prompt="x", n=2).data or []
+    assert data[0].b64_json == sound[0].b64_json
+    original, broken = (base64.b64decode(item[1].b64_json or "") for item in (sound, data))
+    assert broken[:33] == original[:33]  # signature and IHDR: the headers still say 1024x1024 PNG
+    with pytest.raises((OSError, SyntaxError)):
+        decode(data[1].b64_json)
+    assert len(broken) == (len(original) // 2 if kind == "truncated_image" else len(original))
+
+
+@pytest.mark.parametrize(
+    ("kind", "content_type", "check"),
+    [
+        ("malformed_json", "application/json", lambda body: body.startswith(b'{"created": ')),
+        ("html_page", "text/html; charset=utf-8", lambda body: body.startswith(b"<!DOCTYPE html>")),
+        ("empty_data", "application/json", lambda body: json.loads(body)["data"] == []),
+    ],
+)
+def test_answers_that_are_not_images(
+    client: OpenAI, emu: EmulatorServer, kind: str, content_type: str, check: Callable[[bytes], bool]
+) -> None:
+    emu.break_answer(kind)
+    raw_answer = client.images.with_raw_response.generate(model="gpt-image-2", prompt="x")
+    assert (raw_answer.status_code, raw_answer.headers["content-type"]) == (200, content_type)
+    assert check(raw_answer.content)
+    if kind == "malformed_json":
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(raw_answer.content)
+    assert [entry["status"] for entry in emu.requests] == [200]
+
+
+def test_a_stalled_body_trips_the_client_read_timeout(emu: EmulatorServer) -> None:
+    emu.break_answer("stalled_body")
+    with (
+        OpenAI(api_key="sk-test", base_url=emu.base_url, max_retries=0, timeout=0.5) as sdk,
+        pytest.raises(openai.APITimeoutError),
+    ):
+        sdk.images.generate(model="gpt-image-2", prompt="x")
+    assert len(emu.requests) == 1
+
+
+def test_a_held_request_waits_for_its_release(client: OpenAI, emu: EmulatorServer) -> None:
+    gate = emu.hold()
+    answers: list[int] = []
+    caller = threading.Thread(
+        target=lambda: answers.append(len(client.images.generate(model="gpt-image-2", prompt="x").data or []))
+    )
+    caller.start()
+    assert gate.arrived.wait(30)
+    assert answers == [] and len(emu.requests) == 1  # read and logged, not yet answered
+    gate.release()
+    caller.join(30)
+    assert answers == [1]
+
+
+def test_broken_answers_through_the_admin_endpoint(client: OpenAI, emu: EmulatorServer) -> None:
+    assert raw(emu, "POST", "/_emulator/faults", {"broken": "empty_data", "times": 2})[0] == 200
+    for _ in range(2):
+        assert client.images.generate(model="gpt-image-2", prompt="x").data == []
+    assert client.images.generate(model="gpt-image-2", prompt="x").data
+    assert raw(emu, "POST", "/_emulator/faults", {"broken": "html_page", "hang_ms": 5})[0] == 400
+    assert raw(emu, "POST", "/_emulator/faults", {"broken": "nonsense"})[0] == 400
+
+
 def test_latency_delays_image_answers(client: OpenAI, emu: EmulatorServer) -> None:
     emu.set_latency(150)
     started = time.monotonic()
@@ -563,6 +631,10 @@ def test_inject_rejects_nonsense() -> None:
         server.inject(500, times=0)
     with pytest.raises(ValueError):
         server.inject(500, hang_ms=10)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        server.break_answer("spoiled")
+    with pytest.raises(ValueError, match="images is only used with"):
+        server.break_answer("html_page", images=[0])
 
 
 def test_module_entry_prints_the_base_url_and_stops_on_sigterm() -> None:

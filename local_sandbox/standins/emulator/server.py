@@ -14,6 +14,7 @@ import contextlib
 import copy
 import json
 import os
+import select
 import socket
 import sys
 import threading
@@ -21,14 +22,15 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import urlsplit
 
-from local_sandbox.standins.emulator import images
+from local_sandbox.standins.emulator import faults, images
+from local_sandbox.standins.emulator.faults import BROKEN_ANSWERS, Gate
 from local_sandbox.standins.emulator.images import ApiError
 from local_sandbox.standins.emulator.multipart import MultipartError, Part, boundary_of, parse
 
@@ -140,7 +142,10 @@ def default_fault(status: int, code: str | None = None) -> tuple[dict[str, objec
 
 @dataclass(slots=True)
 class Fault:
-    """A queued answer that replaces the normal one for the next `times` matching requests."""
+    """A queued answer that replaces the normal one for the next `times` matching requests.
+
+    Status 0 (HANG) answers normally after `hang_ms`, or once `gate` is released; with `broken` (one of
+    `faults.BROKEN_ANSWERS`) that normal answer is then spoiled."""
 
     status: int
     body: object
@@ -148,6 +153,9 @@ class Fault:
     times: int = 1
     path: str | None = None
     hang_ms: int = 0
+    broken: str | None = None
+    images: tuple[int, ...] | None = None
+    gate: Gate | None = None
 
 
 def _normalise_path(path: str | None) -> str | None:
@@ -269,7 +277,35 @@ class EmulatorServer:
         if body is None and status >= 100:
             body, extra = default_fault(status, code)
         fault_headers = extra | {name.lower(): str(value) for name, value in (headers or {}).items()}
-        fault = Fault(status, body, fault_headers, times, _normalise_path(path), hang_ms)
+        self._queue(Fault(status, body, fault_headers, times, _normalise_path(path), hang_ms))
+
+    def break_answer(
+        self, kind: str, *, images: Sequence[int] | None = None, times: int = 1, path: str | None = None
+    ) -> None:
+        """Answer the next `times` requests with a 200 that is not a sound images answer.
+
+        `kind` is one of `faults.BROKEN_ANSWERS`: "truncated_image" / "corrupt_image" spoil the images at
+        `images` (0-based; all when None) under valid base64; "malformed_json" cuts the JSON in half;
+        "html_page" is a proxy's HTML page; "empty_data" has `data: []`; "stalled_body" sends the headers and
+        half the body, then nothing until the client gives up.
+        """
+        if kind not in BROKEN_ANSWERS:
+            raise ValueError(f"kind must be one of {', '.join(BROKEN_ANSWERS)}, not {kind!r}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        if images is not None and kind not in faults.IMAGE_FAULTS:
+            raise ValueError(f"images is only used with {' or '.join(faults.IMAGE_FAULTS)}")
+        chosen = None if images is None else tuple(images)
+        self._queue(Fault(HANG, None, {}, times, _normalise_path(path), broken=kind, images=chosen))
+
+    def hold(self, path: str | None = None) -> Gate:
+        """Hold the next matching request once it is read: `gate.arrived` is set, and the normal answer goes out
+        when the test calls `gate.release()` (or the emulator stops)."""
+        gate = Gate()
+        self._queue(Fault(HANG, None, {}, 1, _normalise_path(path), gate=gate))
+        return gate
+
+    def _queue(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
 
@@ -291,6 +327,11 @@ class EmulatorServer:
         """Sleep, but wake at once when the server stops."""
         if ms > 0:
             self._stopping.wait(ms / 1000)
+
+    def _wait_for(self, event: threading.Event) -> None:
+        """Wait until `event` is set or the server stops."""
+        while not (event.wait(0.05) or self._stopping.is_set()):
+            pass
 
     def _track(self, connection: socket.socket, open_: bool) -> None:
         with self._lock:
@@ -377,10 +418,40 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.status != HANG:
             answer: _Answer = (fault.status, fault.body, fault.headers)
         else:
+            if fault is not None and fault.gate is not None:
+                fault.gate.arrived.set()
+                self.emulator._wait_for(fault.gate.released)
             self.emulator._wait(fault.hang_ms if fault else 0)
             answer = self._answer(path, body)
         entry["status"] = answer[0]
+        if fault is not None and fault.broken is not None and answer[0] == 200:
+            self._send_broken(started, answer, fault.broken, fault.images)
+            return
         self._send(started, answer)
+
+    def _send_broken(self, started: float, answer: _Answer, kind: str, indexes: tuple[int, ...] | None) -> None:
+        body = answer[1]
+        assert isinstance(body, dict)
+        if kind in faults.IMAGE_FAULTS:
+            self._send(started, (200, faults.damage_images(body, kind, indexes), answer[2]))
+            return
+        data, content_type = faults.broken_body(body, kind)
+        if kind != "stalled_body":
+            self._send(started, (200, data, {"content-type": content_type}))
+            return
+        self.close_connection = True
+        self._send(started, (200, data, {"content-type": content_type}), stop_after=len(data) // 2)
+        self._await_hang_up()
+
+    def _await_hang_up(self) -> None:
+        """Send nothing more until the client closes the connection (its read timeout) or the emulator stops."""
+        while not self.emulator._stopping.is_set():
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0.05)
+                if readable and not self.connection.recv(1024):
+                    return
+            except OSError:
+                return
 
     def _read_body(self) -> _Body:
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
@@ -488,6 +559,12 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ValueError('send {"ms": <integer>}')
                 emulator.set_latency(ms)
                 return 200, {"latency_ms": ms}, {}
+            if "broken" in payload:
+                unknown = set(payload) - {"broken", "images", "times", "path"}
+                if unknown:
+                    raise ValueError(f'send {{"broken": <kind>, "images", "times", "path"}}; not {sorted(unknown)}')
+                emulator.break_answer(payload["broken"], **{k: v for k, v in payload.items() if k != "broken"})
+                return 200, {"queued": payload}, {}
             unknown = set(payload) - {"status", "body", "headers", "times", "path", "code", "hang_ms"}
             if unknown or not isinstance(payload.get("status"), int):
                 raise ValueError(f'send {{"status": <integer>, ...}}; unknown keys: {sorted(unknown)}')
@@ -496,7 +573,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (TypeError, ValueError) as exc:
             return 400, ApiError(400, f"Bad admin request: {exc}").body(), {}
 
-    def _send(self, started: float, answer: _Answer) -> None:
+    def _send(self, started: float, answer: _Answer, *, stop_after: int | None = None) -> None:
+        """Send `answer`; with `stop_after`, only that many bytes of the body (the headers promise all of it)."""
         status, payload, extra = answer
         if isinstance(payload, str | bytes):
             data = payload.encode("utf-8") if isinstance(payload, str) else payload
@@ -518,6 +596,7 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(data if stop_after is None else data[:stop_after])
+            self.wfile.flush()
         except ConnectionError:
             self.close_connection = True
