@@ -43,12 +43,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     from dotenv import find_dotenv, load_dotenv
 
     load_dotenv(find_dotenv(usecwd=True), override=False)  # the working directory's .env, as the reference
-    from gpt_image_mcp.core.errors import ConfigurationError
+    from gpt_image_mcp.core.errors import UserFacingError
     from local_sandbox.settings import LocalSettings
 
     try:
         settings = LocalSettings.from_env(os.environ)  # the one place the local server reads its environment
-    except ConfigurationError as error:
+    except UserFacingError as error:
         sys.exit(f"gpt-image-mcp: {error.message}")
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
@@ -65,7 +65,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings.model_copy(update={"openai_api_key": EMULATOR_KEY, "openai_base_url": emulator.base_url})
     from local_sandbox.local_server import build_local_server
 
-    server = build_local_server(settings)
+    try:
+        server = build_local_server(settings)  # opens the history database: a damaged one is named here
+    except UserFacingError as error:
+        if emulator is not None:
+            emulator.stop()
+        sys.exit(f"gpt-image-mcp: {error.message}")
     upstream = f"the offline emulator at {emulator.base_url}" if emulator else (settings.openai_base_url or "OpenAI")
     key_note = "" if settings.openai_api_key else " (no OPENAI_API_KEY: image calls will say what is missing)"
     where = "stdio" if args.transport == "stdio" else f"http://{args.host}:{args.port}/mcp"

@@ -9,11 +9,12 @@ from __future__ import annotations
 import errno
 import heapq
 import os
+import shutil
 import stat
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
-from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, SandboxError
+from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, SandboxError, StorageError
 from gpt_image_mcp.core.sandbox import MAX_CANDIDATES, candidate_names, normalize_directory, normalize_key
 from gpt_image_mcp.core.storage import ListedImage, StoredImage
 
@@ -55,6 +56,39 @@ def _megabytes(size: int) -> str:
     return f"{value:.0f} MB" if value.is_integer() else f"{value:.1f} MB"
 
 
+def _not_a_folder(raw: str, path: Path) -> InvalidArgumentError:
+    return InvalidArgumentError(f"output_path {raw!r}: {path} exists and is not a folder; choose another path.")
+
+
+ELSEWHERE = "or set OPENAI_IMAGE_OUTPUT_DIR to a folder on another disk"
+
+
+def write_problem(code: int | None, folder: Path, detail: str = "") -> str:
+    """What keeps `folder` from taking files, by errno, in words a person can act on."""
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"The disk holding {folder} is full{detail}. Free some space there, {ELSEWHERE}."
+    if code == errno.EROFS:
+        return f"{folder} is on a read-only file system. Remount it read-write, {ELSEWHERE}."
+    if code in (errno.EACCES, errno.EPERM):
+        return (
+            f"This server (user id {os.geteuid() if hasattr(os, 'geteuid') else '?'}) may not write in {folder}. "
+            f"Give it write permission there, {ELSEWHERE}."
+        )
+    reason = os.strerror(code) if code else "unknown error"
+    return f"Could not write in {folder}: {reason} ({errno.errorcode.get(code or 0, code)})."
+
+
+def check_room(folder: Path, expected_bytes: int) -> None:
+    """Refuse now what a save into `folder` would fail on: a read-only disk, no permission, too little space."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) if hasattr(os, "statvfs") else False
+        raise StorageError(write_problem(errno.EROFS if read_only else errno.EACCES, folder))
+    free = shutil.disk_usage(folder).free
+    if free < expected_bytes:
+        detail = f" (it has {_megabytes(free)} free; this call's images may need up to {_megabytes(expected_bytes)})"
+        raise StorageError(write_problem(errno.ENOSPC, folder, detail))
+
+
 class FileSystemImageStore:
     """Writes under `output_dir` and reads inputs from `input_dir`; both absolute and already resolved."""
 
@@ -63,29 +97,45 @@ class FileSystemImageStore:
         self.input_dir = input_dir
 
     def save(self, user: str, key: str, data: bytes, content_type: str) -> StoredImage:
-        """Claim the first free name among `candidate_names` with O_EXCL, so concurrent saves never collide."""
-        relative = self.check_key(user, key)
-        folder = self._make_parents(relative, key)
-        for name in candidate_names(relative):
-            path = folder / Path(name).name
-            try:
-                fd = os.open(path, _CREATE_FLAGS, 0o644)
-            except FileExistsError:
-                continue
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-            except BaseException:
-                path.unlink(missing_ok=True)
-                raise
-            location = self.output_dir / name
-            return StoredImage(key=name, location=str(location), link=location.as_uri(), size_bytes=len(data))
+        """Claim the first free name among `candidate_names` with O_EXCL, so concurrent saves never collide.
+        A disk that is full, read-only or forbidden raises StorageError naming the folder; no partial file stays."""
+        relative = self._relative(key)
+        folder = self.output_dir
+        try:
+            folder = self._make_parents(relative, key)
+            for name in candidate_names(relative):
+                path = folder / Path(name).name
+                try:
+                    fd = os.open(path, _CREATE_FLAGS, 0o644)
+                except FileExistsError:
+                    continue
+                try:
+                    with os.fdopen(fd, "wb") as handle:
+                        handle.write(data)
+                except BaseException:
+                    path.unlink(missing_ok=True)
+                    raise
+                location = self.output_dir / name
+                return StoredImage(key=name, location=str(location), link=location.as_uri(), size_bytes=len(data))
+        except OSError as error:
+            raise StorageError(write_problem(error.errno, folder)) from error
         raise InvalidArgumentError(
             f"output_path {key!r}: {relative!r} and its {MAX_CANDIDATES - 1} numbered variants are taken in "
             f"{self.output_dir}; choose another name."
         )
 
-    def check_key(self, user: str, key: str) -> str:
+    def check_key(self, user: str, key: str, expected_bytes: int = 0) -> str:
+        """The path rules, then what the filesystem can tell before a save: the existing folders along the path
+        (through symlinks) stay inside the output folder and are folders, and the deepest can take the bytes."""
+        relative = self._relative(key)
+        check_room(self._existing_folder(relative, key), expected_bytes)
+        return relative
+
+    def delete(self, user: str, key: str) -> None:
+        relative = normalize_key(key, base=str(self.output_dir), what="key")
+        (self._resolve_inside(self.output_dir, relative, key, "key")).unlink(missing_ok=True)
+
+    def _relative(self, key: str) -> str:
         return normalize_key(_local(key, self.output_dir), base=str(self.output_dir), what="output_path")
 
     def read_input(self, user: str, path: str, max_bytes: int) -> bytes:
@@ -177,6 +227,25 @@ class FileSystemImageStore:
             )
         return real
 
+    def _existing_folder(self, relative: str, raw: str) -> Path:
+        """The deepest folder of `relative` that exists now (the output folder's nearest existing parent when even
+        it is missing): where a save would create the rest, and so what must be writable."""
+        root = self.output_dir
+        if not root.is_dir():
+            if root.exists():
+                raise StorageError(f"The output folder {root} is a file; set OPENAI_IMAGE_OUTPUT_DIR to a folder.")
+            return next(parent for parent in root.parents if parent.is_dir())
+        current = root
+        for part in Path(relative).parts[:-1]:
+            step = current / part
+            if not os.path.lexists(step):
+                break
+            real = self._resolve_inside(root, step.relative_to(root).as_posix(), raw, "output_path")
+            if not real.is_dir():
+                raise _not_a_folder(raw, step)
+            current = real
+        return current
+
     def _make_parents(self, relative: str, raw: str) -> Path:
         """Create the folders of `relative` one by one, checking each existing one before going through it."""
         root = self.output_dir
@@ -188,8 +257,6 @@ class FileSystemImageStore:
             try:
                 real.mkdir(exist_ok=True)
             except FileExistsError:  # exist_ok only covers folders: this is a file
-                raise InvalidArgumentError(
-                    f"output_path {raw!r}: {current} exists and is not a folder; choose another path."
-                ) from None
+                raise _not_a_folder(raw, current) from None
             current = real
         return current

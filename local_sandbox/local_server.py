@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import AsyncIterator
 
 from mcp.server.mcpserver import MCPServer
@@ -18,10 +19,12 @@ from gpt_image_mcp.server.tasks import TasksExtension
 from local_sandbox.fs_store import FileSystemImageStore
 from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.settings import LocalSettings
+from local_sandbox.spool import SpoolUpstreamCache
 from local_sandbox.sqlite_history import SQLiteHistoryStore
 from local_sandbox.sqlite_jobs import SQLiteJobStore
 
 LOCAL_USER = "local"
+SPOOL_FOLDER = "upstream-spool"  # beside the history database: paid answers kept until their images are saved
 
 
 def build_service(settings: LocalSettings) -> ImageService:
@@ -30,14 +33,17 @@ def build_service(settings: LocalSettings) -> ImageService:
         catalog=load_catalog(),
         client=ImagesClient.from_settings(settings),
         images=FileSystemImageStore(settings.output_dir, settings.input_dir),
-        history=SQLiteHistoryStore(settings.history_db_path),
+        history=SQLiteHistoryStore(settings.history_db_path, wait_seconds=settings.history_db_wait_seconds),
     )
 
 
 def build_jobs(service: ImageService, settings: LocalSettings) -> tuple[JobService, LocalJobRunner]:
-    """Jobs in the history database, run by an in-process pool; start the pool with `runner.running(jobs)`."""
+    """Jobs in the history database, run by an in-process pool (start it with `runner.running(jobs)`); each paid
+    answer is kept in a spool folder beside the database until its images are saved."""
     runner = LocalJobRunner(concurrency=settings.job_concurrency)
-    return JobService(service, SQLiteJobStore(settings.history_db_path), runner), runner
+    spool = SpoolUpstreamCache(settings.history_db_path.parent / SPOOL_FOLDER)
+    store = SQLiteJobStore(settings.history_db_path, wait_seconds=settings.history_db_wait_seconds)
+    return JobService(service, store, runner, upstream_cache=spool), runner
 
 
 @contextlib.asynccontextmanager
@@ -53,14 +59,12 @@ async def serving(service: ImageService, jobs: JobService, runner: LocalJobRunne
 def build_local_server(settings: LocalSettings) -> MCPServer:
     service = build_service(settings)
     jobs, runner = build_jobs(service, settings)
-    calls = None
-    if settings.sync_budget_seconds > 0:  # a call still running after the budget continues as a job
-        calls = BudgetedCalls(
-            jobs,
-            lambda job_id: runner.run_now(jobs, job_id),
-            budget=lambda: settings.sync_budget_seconds,
-            limit="OPENAI_IMAGE_SYNC_BUDGET",
-        )
+    # Every call is a durable job (its paid answer survives a failed save); one still running after the budget
+    # continues as a background job; budget 0 waits as long as it takes.
+    budget = float(settings.sync_budget_seconds) if settings.sync_budget_seconds > 0 else math.inf
+    calls = BudgetedCalls(
+        jobs, lambda job_id: runner.run_now(jobs, job_id), budget=lambda: budget, limit="OPENAI_IMAGE_SYNC_BUDGET"
+    )
     server = build_server(
         service,
         current_user=lambda: LOCAL_USER,

@@ -27,6 +27,7 @@ class LocalSettings(Settings):
     history_db_path: Path = Field(
         default=Path(DEFAULT_HISTORY_DB), validate_default=True, validation_alias="HISTORY_DB_PATH"
     )
+    history_db_wait_seconds: float = Field(default=10.0, ge=1, le=600, validation_alias="HISTORY_DB_TIMEOUT")
     job_concurrency: int = Field(default=2, ge=1, le=16, validation_alias="OPENAI_IMAGE_JOB_CONCURRENCY")
     sync_budget_seconds: int = Field(default=50, ge=0, le=3600, validation_alias="OPENAI_IMAGE_SYNC_BUDGET")
     debug: bool = Field(default=False, validation_alias="DEBUG")

@@ -2,7 +2,8 @@
 
 The schema is versioned with `PRAGMA user_version`: `MIGRATIONS[n]` takes the database from version n to n + 1.
 Another table is added by appending a migration (1: jobs, see `sqlite_jobs`); every `connect` brings the file up
-to date.
+to date. SQLite's own errors (a database locked past the wait, damaged, read-only, on a full disk) never reach a
+user raw: `DatabaseGuard` turns each into a `StorageError` that names the file and what to do.
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from gpt_image_mcp.core.errors import ConfigurationError
+from gpt_image_mcp.core.errors import ConfigurationError, StorageError
 from gpt_image_mcp.core.storage import HistoryPage, HistoryRecord
+
+DEFAULT_WAIT_SECONDS = 10.0  # how long a write waits for another program's lock (SQLite's busy timeout)
+ELSEWHERE = "or set HISTORY_DB_PATH to another file"
+# SQLite's primary result codes (the low byte of `sqlite_errorcode`).
+_BUSY, _LOCKED, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 11, 13, 14, 26
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -76,14 +83,73 @@ _INSERT = (
 )
 
 
-def connect(db_path: Path) -> sqlite3.Connection:
-    """Open `db_path` (creating it) in WAL mode and migrate it; usable from any thread, so guard it with a lock."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    # timeout= is SQLite's busy_timeout; isolation_level=None: no implicit transactions, each is opened explicitly.
-    connection = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = NORMAL")
-    _migrate(connection, db_path)
+def database_problem(error: sqlite3.Error, db_path: Path, wait_seconds: float) -> StorageError:
+    """What went wrong with the database file, in words a person can act on."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    if code in (_BUSY, _LOCKED) or "locked" in str(error):
+        text = (
+            f"The history database {db_path} is locked by another program and stayed locked past the "
+            f"{wait_seconds:g} s wait. Close what holds it (a sqlite3 shell, a backup or sync tool, another server "
+            f"writing a long transaction) and try again, {ELSEWHERE}."
+        )
+    elif code == _FULL:
+        text = f"The disk holding the history database {db_path} is full. Free some space there, {ELSEWHERE}."
+    elif code == _READONLY:
+        text = (
+            f"The history database {db_path} is read-only (permissions, or a read-only disk). Make it writable, "
+            f"{ELSEWHERE}."
+        )
+    elif code in (_CORRUPT, _NOTADB):
+        text = (
+            f"The history database {db_path} is damaged ({error}). Move it aside (a new one is made in its place), "
+            f"{ELSEWHERE}."
+        )
+    elif code == _CANTOPEN:
+        text = (
+            f"The history database {db_path} cannot be opened ({error}): this user must be able to read and write "
+            f"it and its folder, {ELSEWHERE}."
+        )
+    else:
+        text = f"The history database {db_path} failed ({type(error).__name__}: {error}). {ELSEWHERE.capitalize()}."
+    return StorageError(text)
+
+
+class DatabaseGuard:
+    """The lock that serialises a store's shared connection; it also turns SQLite's errors into `StorageError`s."""
+
+    def __init__(self, db_path: Path, wait_seconds: float) -> None:
+        self.db_path = db_path
+        self.wait_seconds = wait_seconds
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise database_problem(exc, self.db_path, self.wait_seconds) from exc
+
+
+def connect(db_path: Path, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> sqlite3.Connection:
+    """Open `db_path` (creating it) in WAL mode and migrate it; usable from any thread, so guard it with a lock.
+    A file that cannot be opened, is damaged or stays locked raises `StorageError` naming it."""
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(
+            f"The folder of the history database {db_path} cannot be made ({error}); {ELSEWHERE}."
+        ) from error
+    try:
+        # timeout= is SQLite's busy_timeout; isolation_level=None: no implicit transactions, each opened explicitly.
+        connection = sqlite3.connect(db_path, timeout=wait_seconds, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        _migrate(connection, db_path)
+    except sqlite3.Error as error:
+        raise database_problem(error, db_path, wait_seconds) from error
     return connection
 
 
@@ -135,12 +201,12 @@ def _load(text: str | None) -> Any:
 class SQLiteHistoryStore:
     """One connection shared by the worker threads behind a lock: history calls are short and rare."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._connection = connect(db_path)
+    def __init__(self, db_path: Path, *, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> None:
+        self._connection = connect(db_path, wait_seconds)
         self._connection.row_factory = sqlite3.Row
         # Python's casefold, not SQLite's ASCII-only lower(), so searching 'élan' finds 'Élan'.
         self._connection.create_function("casefold", 1, str.casefold, deterministic=True)
-        self._lock = threading.Lock()
+        self._lock = DatabaseGuard(db_path, wait_seconds)
 
     def close(self) -> None:
         with self._lock:

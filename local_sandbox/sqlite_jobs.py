@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from typing import Any
 
 from gpt_image_mcp.core.jobs import WAITING, JobPage, JobRecord, interrupted_reason, utc_iso
 from gpt_image_mcp.core.requests import JobStatus
-from local_sandbox.sqlite_history import _dump, _load, connect
+from local_sandbox.sqlite_history import DEFAULT_WAIT_SECONDS, DatabaseGuard, _dump, _load, connect
 
 _COLUMNS = (
     "job_id",
@@ -63,10 +62,12 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
 class SQLiteJobStore:
     """One connection behind a lock, like the history store; `clock` (epoch seconds) is for tests."""
 
-    def __init__(self, db_path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self._connection = connect(db_path)
+    def __init__(
+        self, db_path: Path, *, clock: Callable[[], float] = time.time, wait_seconds: float = DEFAULT_WAIT_SECONDS
+    ) -> None:
+        self._connection = connect(db_path, wait_seconds)
         self._connection.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+        self._lock = DatabaseGuard(db_path, wait_seconds)
         self._clock = clock
 
     def close(self) -> None:

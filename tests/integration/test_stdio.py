@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
+from stdio_support import server_params
 
 from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
 MODES = ["auto", "legacy"]
-
-
-def server_params(tmp_path: Path, *args: str, **env: str) -> StdioServerParameters:
-    """Run `gpt-image-mcp` with a clean environment confined to tmp_path (no .env, no real key)."""
-    base = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path / "home"),
-        "OPENAI_IMAGE_OUTPUT_DIR": str(tmp_path / "out"),
-        "HISTORY_DB_PATH": str(tmp_path / "state" / "history.db"),
-    }
-    return StdioServerParameters(
-        command=sys.executable, args=["-m", "local_sandbox.cli", *args], env={**base, **env}, cwd=str(tmp_path)
-    )
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, SandboxError
+from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, SandboxError, StorageError
 from local_sandbox.fs_store import FileSystemImageStore
 
 USER = "local"
@@ -193,6 +193,50 @@ def test_concurrent_saves_of_one_key_get_distinct_files(store: FileSystemImageSt
     assert sorted((store.output_dir / key).read_bytes() for key in keys) == sorted(
         f"image {index}".encode() for index in range(8)
     )
+
+
+# check_key: what a save would fail on, found before any paid work
+
+
+def test_check_key_finds_a_symlinked_folder_leading_out_before_anything_exists_below_it(
+    store: FileSystemImageStore, roots: tuple[Path, Path, Path]
+) -> None:
+    output, _inputs, outside = roots
+    output.mkdir()
+    (output / "link").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(SandboxError, match=r"^output_path 'link/new/a.png' goes through a symlink that leads outside"):
+        store.check_key(USER, "link/new/a.png")
+
+
+def test_check_key_finds_a_file_where_a_folder_is_needed(store: FileSystemImageStore) -> None:
+    store.save(USER, "a.png", PNG, "image/png")
+    with pytest.raises(InvalidArgumentError, match=r"exists and is not a folder; choose another path\.$"):
+        store.check_key(USER, "a.png/b/c.png")
+
+
+def test_check_key_refuses_when_the_folder_has_no_room(store: FileSystemImageStore) -> None:
+    store.output_dir.mkdir()
+    with pytest.raises(StorageError) as caught:
+        store.check_key(USER, "big.png", expected_bytes=2**62)
+    message = caught.value.message
+    assert message.startswith(f"The disk holding {store.output_dir} is full (it has ")
+    assert message.endswith(
+        "this call's images may need up to 4398046511104 MB). Free some space there, or set OPENAI_IMAGE_OUTPUT_DIR "
+        "to a folder on another disk."
+    )
+
+
+def test_check_key_before_the_output_folder_exists_checks_where_it_will_be_made(
+    store: FileSystemImageStore,
+) -> None:
+    assert store.check_key(USER, "a/b.png", expected_bytes=1) == "a/b.png"
+    assert not store.output_dir.exists()  # a check writes nothing
+
+
+def test_delete_takes_back_a_saved_file(store: FileSystemImageStore) -> None:
+    stored = store.save(USER, "d/a.png", PNG, "image/png")
+    store.delete(USER, stored.key)
+    assert files_under(store.output_dir) == []
 
 
 # read_input

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_image_mcp.core.errors import ConfigurationError
+from gpt_image_mcp.core.errors import ConfigurationError, StorageError
 from gpt_image_mcp.core.storage import HistoryImage, HistoryRecord
 from local_sandbox.sqlite_history import MIGRATIONS, SQLiteHistoryStore, connect
 
@@ -174,3 +174,35 @@ def test_two_stores_on_one_file(tmp_path: Path) -> None:
     assert second.get("alice", "u1") == record("u1")
     first.close()
     second.close()
+
+
+def test_a_database_locked_past_the_wait_names_the_file_and_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    store = SQLiteHistoryStore(path, wait_seconds=0.1)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StorageError) as caught:
+            store.add(record("u1"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert caught.value.message == (
+        f"The history database {path} is locked by another program and stayed locked past the 0.1 s wait. Close "
+        "what holds it (a sqlite3 shell, a backup or sync tool, another server writing a long transaction) and try "
+        "again, or set HISTORY_DB_PATH to another file."
+    )
+    store.add(record("u1"))  # the store works again once the lock is gone
+    assert store.get("alice", "u1") == record("u1")
+    store.close()
+
+
+def test_a_damaged_database_is_named_when_it_is_opened(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    path.write_bytes(b"not an SQLite file" * 100)
+    with pytest.raises(StorageError) as caught:
+        SQLiteHistoryStore(path)
+    assert caught.value.message == (
+        f"The history database {path} is damaged (file is not a database). Move it aside (a new one is made in its "
+        "place), or set HISTORY_DB_PATH to another file."
+    )

@@ -114,14 +114,7 @@ class S3UpstreamCache:
     def save(self, user: str, job_id: str, result: UpstreamResult) -> None:
         for index, data in enumerate(result.images):
             self.blobs.put(user, self._image(job_id, index), data)
-        manifest = {
-            "count": len(result.images),
-            "usage": result.usage,
-            "echoed": result.echoed,
-            "request_id": result.request_id,
-            "attempts": result.attempts,
-        }
-        self.blobs.put(user, self._manifest(job_id), json.dumps(manifest).encode(), "application/json")
+        self.blobs.put(user, self._manifest(job_id), json.dumps(result.manifest()).encode(), "application/json")
         self._counts[(user, job_id)] = len(result.images)
 
     def load(self, user: str, job_id: str) -> UpstreamResult | None:
@@ -142,13 +135,7 @@ class S3UpstreamCache:
                 return None
             images.append(data)
         self._counts[(user, job_id)] = count
-        return UpstreamResult(
-            images=images,
-            usage=manifest.get("usage"),
-            echoed=dict(manifest.get("echoed") or {}),
-            request_id=manifest.get("request_id"),
-            attempts=int(manifest.get("attempts") or 1),
-        )
+        return UpstreamResult.from_manifest(manifest, images)
 
     def discard(self, user: str, job_id: str) -> None:
         """The manifest goes first: a delete cut short never leaves a set that looks complete."""

@@ -118,11 +118,15 @@ class S3ImageStore:
             f"{self._folder(user)}; choose another name."
         )
 
-    def check_key(self, user: str, key: str) -> str:
-        """The relative key `save` would start from; raises `SandboxError` before any paid work is done."""
+    def check_key(self, user: str, key: str, expected_bytes: int = 0) -> str:
+        """The relative key `save` would start from; raises `SandboxError` before any paid work is done.
+        A bucket has no folder to fill, so `expected_bytes` asks nothing of it."""
         relative = self._relative(user, key, "output_path")
         self._full_key(user, relative, key, "output_path")
         return relative
+
+    def delete(self, user: str, key: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket, Key=self._full_key(user, key, key, "key"))
 
     def read_input(self, user: str, path: str, max_bytes: int) -> bytes:
         return self._read(user, path, max_bytes, "input path")

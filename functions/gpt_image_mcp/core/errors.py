@@ -41,6 +41,13 @@ class ConfigurationError(UserFacingError):
     kind = "configuration"
 
 
+class StorageError(UserFacingError):
+    """Local state cannot be written or read for a reason outside the call: a full disk, a read-only folder,
+    no permission, a folder removed, a locked or damaged database. The message names the place and the remedy."""
+
+    kind = "storage"
+
+
 class UpstreamError(UserFacingError):
     """The OpenAI API refused or failed the request."""
 

@@ -97,9 +97,12 @@ class BudgetedCalls:
                 with anyio.move_on_after(wait):
                     await finished.wait()
                 wait = min(wait * 1.5, self.poll_seconds)  # quick jobs answer quickly; long ones cost few reads
+                ended = finished.is_set()
                 record = await self.jobs.status(user, record.job_id)  # another worker may have taken it
                 if record.finished:
                     break
+                if ended and record.error:  # the attempt ended and gave the job back: its answer waits to be saved
+                    raise UserFacingError(record.error)
                 if record.progress != reported:
                     reported = record.progress
                     await progress(record.progress, record.message)

@@ -29,7 +29,13 @@ import anyio
 import anyio.to_thread
 from pydantic import ValidationError
 
-from gpt_image_mcp.core.errors import CancelledJobError, InvalidArgumentError, NotFoundError, UserFacingError
+from gpt_image_mcp.core.errors import (
+    CancelledJobError,
+    InvalidArgumentError,
+    NotFoundError,
+    StorageError,
+    UserFacingError,
+)
 from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolArgs, ImageToolName, JobStatus
 from gpt_image_mcp.core.results import ImageToolResult
 from gpt_image_mcp.core.service import ImageOutcome, ImageService
@@ -211,6 +217,14 @@ def abandoned(record: JobRecord, now: float, owner_alive: OwnerAlive) -> bool:
     return expires < now if alive is None else not alive
 
 
+def kept_answer(job_id: str) -> str:
+    """How to finish a job whose paid answer is kept while its images cannot be saved."""
+    return (
+        f"The images OpenAI returned are kept (job {job_id}): once that is fixed, get_job_result with job_id "
+        f"'{job_id}' saves them, with no new OpenAI call (the server also retries on its own)."
+    )
+
+
 def interrupted_reason(attempts: int) -> str:
     return f"the server stopped while the job was running ({attempts} attempt{'s' if attempts != 1 else ''})"
 
@@ -221,6 +235,7 @@ class _Run:
 
     stop: str | None = None  # "cancel" or "lease_lost": why the watcher ended the work
     saving: bool = False  # past the last checkpoint: files and history are being written, do not interrupt
+    kept: bool = False  # the paid answer is in the upstream cache: a failed save can be retried without paying
     outcome: ImageOutcome | None = None
     error: Exception | None = None
 
@@ -310,8 +325,12 @@ class JobService:
         return record
 
     async def result(self, user: str, job_id: str) -> tuple[JobRecord, ImageOutcome | None]:
-        """The job, and for a completed one the same outcome the image tool would have returned."""
+        """The job, and for a completed one the same outcome the image tool would have returned. A job waiting to
+        save a kept answer (a save failed earlier) is given another try now: no new OpenAI call is made."""
         record = await self.status(user, job_id)
+        if record.status == "pending" and record.error is not None and await self._has_kept_answer(user, job_id):
+            await self.execute(job_id, f"result:{uuid.uuid4().hex[:12]}")
+            record = await self.status(user, job_id)
         if record.status != "completed" or record.result is None:
             return record, None
         result = ImageToolResult.model_validate(record.result)
@@ -397,6 +416,8 @@ class JobService:
                 await anyio.to_thread.run_sync(cache.save, record.user, job_id, result)
             except Exception:
                 log.warning("job %s: could not keep the upstream result", job_id, exc_info=True)
+            else:
+                run.kept = True
 
         async def work(scope: anyio.CancelScope) -> None:
             try:
@@ -404,6 +425,7 @@ class JobService:
                 earlier = None if cache is None else await anyio.to_thread.run_sync(cache.load, record.user, job_id)
                 if earlier is not None:
                     log.info("job %s: re-using the images an earlier attempt received", job_id)
+                    run.kept = True
                 run.outcome = await self.images.run(
                     record.user,
                     _tool_of(record),
@@ -457,6 +479,11 @@ class JobService:
             return None
         elif run.stop == "cancel" or isinstance(error, CancelledJobError):
             done = await anyio.to_thread.run_sync(store.mark_cancelled, job_id, owner)
+        elif isinstance(error, StorageError) and run.kept:  # the images wait, paid for, until they can be saved
+            reason = f"{error.message} {kept_answer(job_id)}"
+            log.warning("job %s: saving failed, the answer is kept: %s", job_id, error.message)
+            done = await anyio.to_thread.run_sync(store.release, job_id, owner, reason)
+            final = False
         elif error is not None and requeue is not None and requeue(error):
             temporary = f"a temporary error ({type(error).__name__})"
             reason = error.message if isinstance(error, UserFacingError) else temporary
@@ -477,6 +504,10 @@ class JobService:
         elif final and self.upstream_cache is not None:
             await anyio.to_thread.run_sync(self._discard, record.user, job_id)
         return await anyio.to_thread.run_sync(store.get, record.user, job_id)
+
+    async def _has_kept_answer(self, user: str, job_id: str) -> bool:
+        cache = self.upstream_cache
+        return cache is not None and await anyio.to_thread.run_sync(cache.load, user, job_id) is not None
 
     def _discard(self, user: str, job_id: str) -> None:
         """Drop a settled job's kept upstream result; storage hygiene only, so errors are just logged."""

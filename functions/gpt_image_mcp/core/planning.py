@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gpt_image_mcp.core.catalog import Catalog, ModelSpec
+from gpt_image_mcp.core.catalog import Catalog, ModelSpec, parse_size
 from gpt_image_mcp.core.errors import InvalidArgumentError
 from gpt_image_mcp.core.imageinfo import ImageInfo, sniff
 from gpt_image_mcp.core.requests import EditImageArgs, ImageToolArgs, ImageToolName, TransformImageArgs
@@ -21,6 +21,11 @@ MAX_INPUT_BYTES = 50 * 1024 * 1024
 MAX_INPUT_IMAGES = 16
 INPUT_FORMATS = ("png", "jpeg", "webp")
 ToolName = ImageToolName
+# Room an answer's files may need: uncompressed RGBA (4 bytes a pixel) bounds any picture's PNG, JPEG or WebP
+# (real ones take 1-2 bytes a pixel or less), plus the embedded metadata; `auto` may be the largest standard size.
+BOUND_BYTES_PER_PIXEL = 4
+METADATA_BYTES_BOUND = 64 * 1024
+AUTO_PIXELS_BOUND = 1536 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,17 @@ class ImagePlan:
     @property
     def output_format(self) -> str:
         return str(self.params["output_format"])
+
+    @property
+    def expected_bytes(self) -> int:
+        """An upper bound of the disk space the answer's files take, checked before OpenAI is paid."""
+        size = str(self.params["size"])
+        if size != "auto":
+            width, height = parse_size(size)
+            pixels = width * height
+        else:  # an edit's `auto` follows its first image
+            pixels = max([AUTO_PIXELS_BOUND] + [image.info.width * image.info.height for image in self.images[:1]])
+        return int(self.params["n"]) * (pixels * BOUND_BYTES_PER_PIXEL + METADATA_BYTES_BOUND)
 
 
 def as_list(value: str | list[str] | None) -> list[str]:

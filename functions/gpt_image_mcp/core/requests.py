@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gpt_image_mcp.core.errors import InvalidArgumentError
 
@@ -79,6 +79,14 @@ class ImageToolArgs(BaseModel):
         bool | None,
         Field(description="Add a small JPEG preview to the result. Default: OPENAI_IMAGE_THUMBNAIL."),
     ] = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, prompt: str) -> str:
+        """OpenAI would be asked (and could bill) for an image of nothing: refuse it here."""
+        if not prompt.strip():
+            raise ValueError(f"the prompt is blank ({len(prompt)} whitespace characters); describe the image to make")
+        return prompt
 
 
 class GenerateImageArgs(ImageToolArgs):

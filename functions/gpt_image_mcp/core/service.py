@@ -6,6 +6,7 @@ interfaces in `storage`, so the same code runs on a laptop and on Lambda.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -21,8 +22,9 @@ import anyio.to_thread
 from gpt_image_mcp.core import metadata
 from gpt_image_mcp.core.catalog import Catalog, ModelSpec
 from gpt_image_mcp.core.config import Settings
-from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, UpstreamError
-from gpt_image_mcp.core.imageinfo import MIME_TYPES, sniff
+from gpt_image_mcp.core.decoding import BrokenImageError, decode_fully
+from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, StorageError, UpstreamError
+from gpt_image_mcp.core.imageinfo import MIME_TYPES, ImageInfo, sniff
 from gpt_image_mcp.core.planning import (
     MAX_INPUT_BYTES,
     ImagePlan,
@@ -91,10 +93,19 @@ class ImageService:
     # -- planning -------------------------------------------------------------------------------
 
     async def plan(self, user: str, tool: ToolName, args: ImageToolArgs) -> ImagePlan:
-        """Validate everything (inputs read and sniffed) without calling OpenAI."""
+        """Validate everything without calling OpenAI: the arguments against the model, the inputs (read and
+        sniffed), and whatever a save could fail on later (the output path through existing folders, a folder
+        that cannot be written, too little room for the images), so nothing is paid for that cannot be saved."""
+        plan = await self._plan(user, tool, args)
+        key = args.output_path or default_output_name(args.prompt, self.clock())
+        try:
+            await anyio.to_thread.run_sync(self.images.check_key, user, key, plan.expected_bytes)
+        except StorageError as error:
+            raise StorageError(f"{error.message} Nothing was sent to OpenAI.") from error
+        return plan
+
+    async def _plan(self, user: str, tool: ToolName, args: ImageToolArgs) -> ImagePlan:
         spec, warnings = resolve_model(args, self.settings.default_model, self.catalog, self.clock().date())
-        if args.output_path:  # a path the store would refuse must fail before OpenAI is called (and paid)
-            await anyio.to_thread.run_sync(self.images.check_key, user, args.output_path)
         if tool == "generate_image":
             return plan_generate(args, spec, self.catalog, warnings)
         assert isinstance(args, TransformImageArgs)
@@ -139,9 +150,9 @@ class ImageService:
         upstream: UpstreamResult | None = None,
         after_upstream: Callable[[UpstreamResult], Awaitable[None]] | None = None,
     ) -> ImageOutcome:
-        """Plan, call OpenAI, save. A job passes a fixed `history_id` (a re-run adds no second record), the
-        `upstream` result an earlier attempt already paid for (nothing is sent then), and `after_upstream` to
-        keep a fresh result before anything is saved."""
+        """Plan, call OpenAI, decode every image, save. A job passes a fixed `history_id` (a re-run adds no second
+        record), the `upstream` result an earlier attempt already paid for (nothing is sent then), and
+        `after_upstream` to keep a fresh result before anything is saved."""
         plan = plan or await self.plan(user, tool, args)
         if upstream is None:
             if progress:
@@ -153,6 +164,7 @@ class ImageService:
                     error.message = f"{error.message} {plan.warnings[0]}" if plan.warnings else error.message
                     error.args = (error.message,)
                 raise
+            upstream = await self.decoded(upstream)
             if after_upstream:
                 await after_upstream(upstream)
         if before_save:
@@ -160,6 +172,36 @@ class ImageService:
         if progress:
             await progress(0.8, "Saving images")
         return await self.save(user, args, plan, upstream, history_id=history_id)
+
+    async def decoded(self, upstream: UpstreamResult) -> UpstreamResult:
+        """The answer with every image decoded to its last pixel (in worker threads, side by side). A broken image
+        is left out with a note saying which; when none decodes, an `UpstreamError` names OpenAI's answer."""
+        problems: list[str | None] = [None] * len(upstream.images)
+
+        async def check(index: int) -> None:
+            try:
+                await anyio.to_thread.run_sync(decode_fully, upstream.images[index])
+            except BrokenImageError as error:
+                problems[index] = str(error)
+
+        async with anyio.create_task_group() as group:
+            for index in range(len(upstream.images)):
+                group.start_soon(check, index)
+        broken = [index for index, problem in enumerate(problems) if problem is not None]
+        if not broken:
+            return upstream
+        count, ref = len(upstream.images), f" (request id {upstream.request_id})" if upstream.request_id else ""
+        which = [f"image {index + 1} of {count} does not decode ({problems[index]})" for index in broken]
+        if len(broken) == count:
+            raise UpstreamError(
+                f"OpenAI's answer was broken: {'; '.join(which)}{ref}. Nothing was saved. OpenAI may have billed the "
+                "request; it was not sent again, since a new request is billed again.",
+                category="broken_image",
+                request_id=upstream.request_id,
+            )
+        notes = [f"OpenAI's answer was broken: {problem}; it was not saved{ref}." for problem in which]
+        good = [image for index, image in enumerate(upstream.images) if index not in broken]
+        return dataclasses.replace(upstream, images=good, notes=[*upstream.notes, *notes])
 
     async def save(
         self,
@@ -170,12 +212,15 @@ class ImageService:
         *,
         history_id: str | None = None,
     ) -> ImageOutcome:
+        """Write every image and then the history record, or none of them: a failure removes what this call wrote."""
         now = self.clock()
         history_id = history_id or str(uuid.uuid4())
         record_hash = param_hash(plan.record)
         created = now.isoformat(timespec="seconds")
-        size = str(upstream.echoed.get("size") or plan.params["size"])
+        infos = [sniff(data) for data in upstream.images]
+        size = f"{infos[0].width}x{infos[0].height}"
         quality = str(upstream.echoed.get("quality") or plan.params["quality"])
+        warnings = [*plan.warnings, *upstream.notes, *_size_warnings(str(plan.params["size"]), infos)]
         stored = await anyio.to_thread.run_sync(
             self._persist, user, args, plan, upstream.images, history_id, record_hash, created, size, quality, now
         )
@@ -201,7 +246,12 @@ class ImageService:
             usage=usage_info.model_dump() if usage_info else None,
             cost=cost.model_dump() if cost else None,
         )
-        await anyio.to_thread.run_sync(self.history.add, record)
+        try:
+            await anyio.to_thread.run_sync(self.history.add, record)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._remove, user, [file for file, _ in stored])
+            raise
         result = ImageToolResult(
             history_id=history_id,
             tool=plan.tool,
@@ -213,7 +263,7 @@ class ImageService:
             images=files,
             usage=usage_info,
             cost=cost,
-            warnings=list(plan.warnings),
+            warnings=warnings,
         )
         outcome = ImageOutcome(result=result)
         await self._attach(outcome, args, stored)
@@ -257,47 +307,54 @@ class ImageService:
         quality: str,
         now: dt.datetime,
     ) -> list[tuple[ImageFile, bytes]]:
-        """Embed metadata and store each image (runs in a worker thread)."""
+        """Embed metadata and store each image (runs in a worker thread); all of them, or none."""
         first = sniff(images[0])
         base = args.output_path or default_output_name(args.prompt, now)
         keys = numbered_keys(with_format_extension(base, first.format), len(images))
         saved: list[tuple[ImageFile, bytes]] = []
-        for key, data in zip(keys, images, strict=True):
-            info = sniff(data)
-            if self.settings.metadata_level != "off":
-                fields = metadata.build_fields(
-                    self.settings.metadata_level,
-                    tool=plan.tool,
-                    prompt=args.prompt,
-                    model=plan.spec.name,
-                    created=created,
-                    size=size,
-                    quality=quality,
-                    output_format=info.format,
-                    history_uuid=history_id,
-                    param_hash=record_hash,
-                    parameters=plan.record,
+        try:
+            for key, data in zip(keys, images, strict=True):
+                info = sniff(data)
+                if self.settings.metadata_level != "off":
+                    fields = metadata.build_fields(
+                        self.settings.metadata_level,
+                        tool=plan.tool,
+                        prompt=args.prompt,
+                        model=plan.spec.name,
+                        created=created,
+                        size=size,
+                        quality=quality,
+                        output_format=info.format,
+                        history_uuid=history_id,
+                        param_hash=record_hash,
+                        parameters=plan.record,
+                    )
+                    data = metadata.embed(data, fields)
+                mime = MIME_TYPES[info.format]
+                stored: StoredImage = self.images.save(user, with_format_extension(key, info.format), data, mime)
+                file = ImageFile(
+                    path=stored.key,
+                    location=stored.location,
+                    link=stored.link,
+                    width=info.width,
+                    height=info.height,
+                    bytes=stored.size_bytes,
+                    format=info.format,
+                    mime_type=mime,
                 )
-                data = metadata.embed(data, fields)
-            key = with_format_extension(key, info.format)
-            mime = MIME_TYPES[info.format]
-            stored: StoredImage = self.images.save(user, key, data, mime)
-            saved.append(
-                (
-                    ImageFile(
-                        path=stored.key,
-                        location=stored.location,
-                        link=stored.link,
-                        width=info.width,
-                        height=info.height,
-                        bytes=stored.size_bytes,
-                        format=info.format,
-                        mime_type=mime,
-                    ),
-                    data,
-                )
-            )
+                saved.append((file, data))
+        except BaseException:
+            self._remove(user, [file for file, _ in saved])
+            raise
         return saved
+
+    def _remove(self, user: str, files: list[ImageFile]) -> None:
+        """Take back the files of a call that could not be completed; a file that will not go is only logged."""
+        for file in files:
+            try:
+                self.images.delete(user, file.path)
+            except Exception:
+                log.warning("could not remove %s after a failed save", file.location, exc_info=True)
 
     def _cost(
         self, spec: ModelSpec, usage: Usage | None, stored: list[tuple[ImageFile, bytes]], quality: str, count: int
@@ -384,6 +441,14 @@ class ImageService:
         if record is None:
             raise NotFoundError(f"No history record with id '{history_id}'. list_history shows the ids you have.")
         return record
+
+
+def _size_warnings(asked: str, infos: list[ImageInfo]) -> list[str]:
+    """A note when OpenAI's images are not the size the call asked for (the result reports what they are)."""
+    sizes = sorted({f"{info.width}x{info.height}" for info in infos})
+    if asked == "auto" or sizes == [asked]:
+        return []
+    return [f"OpenAI returned {' and '.join(sizes)} instead of the {asked} that was asked for."]
 
 
 def _usage_dict(usage: Usage) -> dict[str, int]:

@@ -38,8 +38,13 @@ class ImageStore(Protocol):
         """Store `data` at `key`, or at a free name next to it: never overwrite. Atomic per name."""
         ...
 
-    def check_key(self, user: str, key: str) -> str:
-        """Validate a caller's output path before any paid work; return its key, or raise SandboxError."""
+    def check_key(self, user: str, key: str, expected_bytes: int = 0) -> str:
+        """Validate a caller's output path before any paid work and return its key: SandboxError for a path the
+        rules refuse; StorageError when the place cannot take `expected_bytes` now (where the store can tell)."""
+        ...
+
+    def delete(self, user: str, key: str) -> None:
+        """Remove a file this call saved (a call whose other images could not be saved leaves none behind)."""
         ...
 
     def read_input(self, user: str, path: str, max_bytes: int) -> bytes:

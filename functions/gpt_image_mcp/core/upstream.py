@@ -1,9 +1,16 @@
 """The OpenAI Images API through the official SDK, with our own retry policy and user-facing errors.
 
-The SDK's own retries are off (`max_retries=0`): image calls are not idempotent and are billed, so we
-retry only what is safe (429 rate limits, 5xx, refused connections), never an exhausted quota, a
-moderation refusal or a timeout after the request was sent, and we honour `Retry-After`.
-The SDK is imported on first use, which keeps server start-up fast.
+The retry rule (README "Errors" says the same): an image call is billed and not idempotent, so a request is
+sent again only when it provably never reached OpenAI, or OpenAI refused it for now without making images:
+
+- retried, with bounded backoff that honours `Retry-After`: a connection that could not be made (refused,
+  DNS, TLS, connect timeout, no free pooled connection); HTTP 429 rate limits; 5xx, 408 and 409 answers;
+- never retried: a read timeout or a connection dropped after the request was sent (OpenAI may be making, and
+  billing, the images: the message says so and how to retry knowingly); a 200 that is not an images answer
+  (`core.answers`); an exhausted quota, a moderation refusal, a rejected key or parameter.
+
+The SDK's own retries are off (`max_retries=0`), and its parsing too: the raw answer is checked and decoded
+here (`core.answers`), off the event loop. The SDK is imported on first use, which keeps start-up fast.
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio.to_thread
+
+from gpt_image_mcp.core.answers import Received, UpstreamResult, images_answer
 from gpt_image_mcp.core.errors import ConfigurationError, UpstreamError
 
 if TYPE_CHECKING:
@@ -27,6 +37,11 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 60.0
 NO_RETRY_CODES = {"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached"}
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+MAY_HAVE_RUN = (
+    "The request had been sent, so OpenAI may still make (and bill) the images; it was not sent again. Before "
+    "you try again, https://platform.openai.com/usage shows whether this one was charged"
+)
 MISSING_KEY = (
     "OPENAI_API_KEY is not set, so no image can be made. Add it to the MCP client's env block (or a .env file "
     "next to the server), or start the server with --emulator to try every tool offline with the bundled "
@@ -34,13 +49,7 @@ MISSING_KEY = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamResult:
-    images: list[bytes]
-    usage: dict[str, Any] | None
-    echoed: dict[str, Any]  # size, quality, background, output_format as the API resolved them
-    request_id: str | None
-    attempts: int
+__all__ = ["CallBudget", "ImagesClient", "RetryPolicy", "UpstreamResult", "translate"]
 
 
 class CallBudget(Protocol):
@@ -145,14 +154,14 @@ class ImagesClient:
             timeout, options = self._attempt_options()
             try:
                 if plan.endpoint == "generate":
-                    response = await client.images.generate(**params, **options)
+                    raw = await client.images.with_raw_response.generate(**params, **options)
                 else:
                     files = [(image.filename, image.data, f"image/{image.info.format}") for image in plan.images]
                     extra: dict[str, Any] = {}
                     if plan.mask is not None:
                         extra["mask"] = ("mask.png", plan.mask.data, "image/png")
                     image = files if len(files) > 1 else files[0]
-                    response = await client.images.edit(image=image, **params, **extra, **options)
+                    raw = await client.images.with_raw_response.edit(image=image, **params, **extra, **options)
             except Exception as exc:
                 error = translate(exc, plan.spec.name, self._base_url, timeout)
                 if error is None:
@@ -175,7 +184,18 @@ class ImagesClient:
                 await self._sleep(delay)
                 attempt += 1
                 continue
-            return _result(response, attempt + 1)
+            http = raw.http_response
+            received = Received(
+                status=http.status_code,
+                content_type=http.headers.get("content-type", ""),
+                body=http.content,
+                request_id=http.headers.get("x-request-id"),
+            )
+            return await anyio.to_thread.run_sync(images_answer, received, self._where, attempt + 1)
+
+    @property
+    def _where(self) -> str:
+        return self._base_url or DEFAULT_BASE_URL
 
     def _attempt_options(self) -> tuple[float, dict[str, Any]]:
         """This attempt's timeout, and the per-request option that sets it when the budget is tighter."""
@@ -184,23 +204,6 @@ class ImagesClient:
             return self._timeout, {}
         limit = max(limit, 0.1)
         return limit, {"timeout": limit}
-
-
-def _result(response: Any, attempts: int) -> UpstreamResult:
-    import base64
-
-    images = [base64.b64decode(item.b64_json) for item in (response.data or []) if item.b64_json]
-    if not images:
-        raise UpstreamError("OpenAI answered without any image data.", category="empty_response")
-    usage = response.usage.model_dump() if getattr(response, "usage", None) is not None else None
-    echoed = {
-        key: getattr(response, key, None)
-        for key in ("size", "quality", "background", "output_format")
-        if getattr(response, key, None) is not None
-    }
-    return UpstreamResult(
-        images=images, usage=usage, echoed=echoed, request_id=getattr(response, "_request_id", None), attempts=attempts
-    )
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -215,23 +218,13 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def translate(exc: BaseException, model: str, base_url: str | None, timeout: float) -> UpstreamError | None:
-    """Map an SDK exception to a specific, actionable message; None if it is not an SDK error."""
+    """Map an SDK (or transport) exception to a specific, actionable message; None if it is neither."""
+    import httpx2
     import openai
 
-    where = base_url or "https://api.openai.com/v1"
-    if isinstance(exc, openai.APITimeoutError):
-        return UpstreamError(
-            f"OpenAI did not answer within {timeout:.0f} s. High quality and large sizes can take over two minutes: "
-            "raise OPENAI_IMAGE_TIMEOUT, lower quality, or run it as a job with start_generation_job.",
-            category="timeout",
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError(
-            f"Could not connect to the OpenAI API at {where} ({exc.__cause__ or exc}). Check the network, a proxy, "
-            "or OPENAI_BASE_URL.",
-            category="connection",
-            retryable=True,
-        )
+    where = base_url or DEFAULT_BASE_URL
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+        return _transport_error(exc, where, timeout)
     if not isinstance(exc, openai.APIStatusError):
         if isinstance(exc, openai.APIError):
             return UpstreamError(f"OpenAI reported an error: {exc.message}", category="api_error")
@@ -318,4 +311,31 @@ def translate(exc: BaseException, model: str, base_url: str | None, timeout: flo
         )
     return UpstreamError(
         f"OpenAI answered HTTP {status}: {message}{ref}", category="http_error", status=status, request_id=request_id
+    )
+
+
+def _transport_error(exc: BaseException, where: str, timeout: float) -> UpstreamError:
+    """Whether the request can have reached OpenAI decides: only a connection never made is retried."""
+    import httpx2
+    import openai
+
+    cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) else exc
+    if isinstance(cause, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout):
+        return UpstreamError(
+            f"Could not connect to the OpenAI API at {where} ({cause or exc}). Check the network, a proxy, "
+            "or OPENAI_BASE_URL. Nothing reached OpenAI.",
+            category="connection",
+            retryable=True,
+        )
+    if isinstance(exc, openai.APITimeoutError) or isinstance(cause, httpx2.TimeoutException):
+        return UpstreamError(
+            f"OpenAI did not answer within {timeout:.0f} s. High quality and large sizes can take over two minutes: "
+            "raise OPENAI_IMAGE_TIMEOUT, lower quality, or run it as a job with start_generation_job. "
+            f"{MAY_HAVE_RUN}.",
+            category="timeout",
+        )
+    return UpstreamError(
+        f"The connection to the OpenAI API at {where} dropped after the request was sent "
+        f"({type(cause).__name__}: {str(cause or exc).rstrip('.')}). {MAY_HAVE_RUN}; then call the tool again.",
+        category="dropped",
     )
