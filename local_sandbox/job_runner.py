@@ -21,7 +21,8 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from gpt_image_mcp.core.jobs import JobService
+from gpt_image_mcp.core.jobs import JobRef, JobService
+from gpt_image_mcp.core.lifecycle import JobRecord
 
 log = logging.getLogger(__name__)
 HOST = socket.gethostname()
@@ -53,29 +54,29 @@ class LocalJobRunner:
         self.concurrency = concurrency
         self.sweep_seconds = sweep_seconds
         self.owner = owner or new_owner_id()
-        self._send, self._receive = anyio.create_memory_object_stream[str](math.inf)
+        self._send, self._receive = anyio.create_memory_object_stream[JobRef](math.inf)
         self._queued: set[str] = set()  # queued or running here: a sweep does not queue them twice
         self._active = False
         self._group: anyio.abc.TaskGroup | None = None
 
     async def submit(self, user: str, job_id: str) -> None:
-        """`JobQueue.submit`: the local store finds a job by its id alone, so the user is not needed here."""
-        self._enqueue(job_id)
+        self._enqueue(JobRef(user, job_id))
 
-    def _enqueue(self, job_id: str) -> None:
-        if job_id not in self._queued:
-            self._queued.add(job_id)
-            self._send.send_nowait(job_id)
+    def _enqueue(self, job: JobRef) -> None:
+        if job.job_id not in self._queued:
+            self._queued.add(job.job_id)
+            self._send.send_nowait(job)
 
-    async def run_now(self, jobs: JobService, job_id: str) -> anyio.Event:
-        """Execute `job_id` at once, outside the concurrency bound (a synchronous call is waiting for it); the
-        event is set when that execution ends. Without a running pool the job runs before this returns."""
+    async def run_now(self, jobs: JobService, job: JobRecord) -> anyio.Event:
+        """Execute `job` (just created, pending) at once, outside the concurrency bound (a synchronous call is
+        waiting for it); the event is set when that execution ends. Without a running pool the job runs before
+        this returns."""
         finished = anyio.Event()
-        self._queued.add(job_id)
+        self._queued.add(job.job_id)
 
         async def execute() -> None:
             try:
-                await self._execute(jobs, job_id)
+                await self._execute(jobs, job)
             finally:
                 finished.set()
 
@@ -119,22 +120,25 @@ class LocalJobRunner:
             self._group = None
 
     async def _work(self, jobs: JobService) -> None:
-        async for job_id in self._receive:
-            await self._execute(jobs, job_id)
+        async for job in self._receive:
+            await self._execute(jobs, job)
 
-    async def _execute(self, jobs: JobService, job_id: str) -> None:
+    async def _execute(self, jobs: JobService, job: JobRef | JobRecord) -> None:
+        """Run a queued job (read first: it may have changed since it was queued) or a record just read."""
         try:
-            await jobs.execute(job_id, self.owner)
+            record = await jobs.read(job.user, job.job_id) if isinstance(job, JobRef) else job
+            if record is not None:
+                await jobs.execute(record, self.owner)
         except Exception:
-            log.exception("job %s: the worker failed", job_id)
+            log.exception("job %s: the worker failed", job.job_id)
         finally:
-            self._queued.discard(job_id)
+            self._queued.discard(job.job_id)
 
     async def _sweep(self, jobs: JobService) -> None:
         while True:
             try:
-                for job_id in await jobs.recover(self.owner_alive):
-                    self._enqueue(job_id)
+                for job in await jobs.recover(self.owner_alive):
+                    self._enqueue(job)
             except Exception:
                 log.exception("job sweep failed; retrying in %s s", self.sweep_seconds)
             await anyio.sleep(self.sweep_seconds)

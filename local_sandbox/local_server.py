@@ -63,7 +63,7 @@ def build_local_server(settings: LocalSettings) -> MCPServer:
     # continues as a background job; budget 0 waits as long as it takes.
     budget = float(settings.sync_budget_seconds) if settings.sync_budget_seconds > 0 else math.inf
     calls = BudgetedCalls(
-        jobs, lambda job_id: runner.run_now(jobs, job_id), budget=lambda: budget, limit="OPENAI_IMAGE_SYNC_BUDGET"
+        jobs, lambda record: runner.run_now(jobs, record), budget=lambda: budget, limit="OPENAI_IMAGE_SYNC_BUDGET"
     )
     server = build_server(
         service,

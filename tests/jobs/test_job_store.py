@@ -1,5 +1,6 @@
-"""SQLiteJobStore specifics (shared database, races between connections) and the liveness policy; the store
-contract every JobStore meets is in tests/remote_jobs/test_job_store_contract.py, run against SQLite too."""
+"""SQLiteJobStore specifics (shared database, unknown ids) and the local runner's liveness check; the store contract
+every JobStore meets (races between connections included) is in tests/remote_jobs/test_job_store_contract.py, run
+against SQLite too, and the liveness policy (`abandoned`) is in tests/core/test_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pytest
 from clock import Clock
 
 from gpt_image_mcp.core.errors import ConfigurationError
-from gpt_image_mcp.core.jobs import STALE_LEASE_SECONDS, JobRecord, OwnerAlive, abandoned
+from gpt_image_mcp.core.lifecycle import Claim, JobRecord, next_state
 from local_sandbox.job_runner import HOST, LocalJobRunner
 from local_sandbox.settings import LocalSettings
 from local_sandbox.sqlite_history import MIGRATIONS, SQLiteHistoryStore
@@ -32,8 +32,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[SQLiteJobStore]:
-    jobs = SQLiteJobStore(tmp_path / "state" / "history.db", clock=clock)
+def store(tmp_path: Path) -> Iterator[SQLiteJobStore]:
+    jobs = SQLiteJobStore(tmp_path / "state" / "history.db")
     yield jobs
     jobs.close()
 
@@ -69,56 +69,16 @@ def test_shares_the_history_database(tmp_path: Path) -> None:
     assert "jobs_user_created" in indexes
 
 
-def test_claiming_an_unknown_job_gives_nothing(store: SQLiteJobStore) -> None:
-    # SQLite finds a job by id alone; the DynamoDB store needs its user first (see the contract tests).
-    assert store.claim("missing", "w1", LEASE, MAX) is None
+def test_a_write_to_an_unknown_job_or_another_users_changes_nothing(store: SQLiteJobStore, clock: Clock) -> None:
+    store.create(job("j1"))
+    change = next_state(job("j1"), Claim("w1", LEASE, MAX), clock.now)
+    assert change is not None
+    assert not store.write(job("missing"), change)
+    assert not store.write(job("j1", user=B), change)
+    assert store.get(A, "j1") == job("j1")
 
 
-def test_claim_races_between_connections(tmp_path: Path) -> None:
-    path = tmp_path / "history.db"
-    stores = [SQLiteJobStore(path) for _ in range(4)]
-    stores[0].create(job("j1"))
-    winners: list[str] = []
-    barrier = threading.Barrier(len(stores))
-
-    def claim(index: int) -> None:
-        barrier.wait()
-        if stores[index].claim("j1", f"w{index}", LEASE, MAX) is not None:
-            winners.append(f"w{index}")
-
-    threads = [threading.Thread(target=claim, args=(index,)) for index in range(len(stores))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for each in stores:
-        each.close()
-    assert len(winners) == 1
-
-
-# -- the liveness policy ------------------------------------------------------------------------
-
-
-def running(owner: str | None, expires: float) -> JobRecord:
-    record = job("j1")
-    record.status, record.lease_owner, record.lease_expires = "running", owner, expires
-    return record
-
-
-@pytest.mark.parametrize(
-    ("alive", "expires", "expected"),
-    [
-        (True, 90.0, False),  # live owner, live lease
-        (True, 10.0, False),  # live owner, expired lease (woke from sleep): keeps its job
-        (True, 100.0 - STALE_LEASE_SECONDS - 1, True),  # ... unless the lease is long stale (a reused pid)
-        (False, 200.0, True),  # dead owner: taken over at once
-        (None, 200.0, False),  # unknown owner: the lease decides
-        (None, 10.0, True),
-    ],
-)
-def test_abandoned(alive: bool | None, expires: float, expected: bool) -> None:
-    owner_alive: OwnerAlive = lambda owner: alive  # noqa: E731
-    assert abandoned(running("w", expires), 100.0, owner_alive) is expected
+# -- the local runner's liveness check ------------------------------------------------------------
 
 
 def test_owner_liveness_by_process_id() -> None:

@@ -20,7 +20,8 @@ from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 from PIL import Image
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
-from gpt_image_mcp.core.jobs import JobRecord, JobService
+from gpt_image_mcp.core.jobs import JobService
+from gpt_image_mcp.core.lifecycle import Claim, JobRecord
 from gpt_image_mcp.core.requests import GenerateImageArgs
 from gpt_image_mcp.core.service import ImageService
 from local_sandbox.job_runner import HOST, LocalJobRunner
@@ -263,7 +264,7 @@ async def test_start_up_resumes_a_job_whose_process_died(
     jobs: JobService, job_store: SQLiteJobStore, runner: LocalJobRunner, settings: LocalSettings
 ) -> None:
     record = await jobs.start(LOCAL_USER, "generate_image", GenerateImageArgs(prompt="orphan"))
-    assert job_store.claim(record.job_id, dead_owner(), 60.0, 2) is not None  # a live lease, but a dead owner
+    assert await jobs.advance(record, Claim(dead_owner(), 60.0, 2)) is not None  # a live lease, but a dead owner
     async with runner.running(jobs):
         await eventually(lambda: _job(job_store, record.job_id).status == "completed")
     assert _job(job_store, record.job_id).attempts == 2
@@ -274,8 +275,10 @@ async def test_start_up_fails_a_job_out_of_attempts(
     jobs: JobService, job_store: SQLiteJobStore, runner: LocalJobRunner, emulator: EmulatorServer
 ) -> None:
     record = await jobs.start(LOCAL_USER, "generate_image", GenerateImageArgs(prompt="crashes the server"))
-    job_store.claim(record.job_id, dead_owner(), -1.0, 2)
-    job_store.claim(record.job_id, dead_owner(), 60.0, 2)  # the first lease had expired: the second attempt
+    first = await jobs.advance(record, Claim(dead_owner(), -1.0, 2))
+    assert first is not None
+    second = await jobs.advance(first, Claim(dead_owner(), 60.0, 2))  # the first lease had expired: a second attempt
+    assert second is not None
     async with runner.running(jobs):
         await eventually(lambda: _job(job_store, record.job_id).status == "failed")
     assert _job(job_store, record.job_id).error == (

@@ -28,7 +28,7 @@ BUDGET = 1.0
 async def budget_client(service: ImageService, jobs: JobService, runner: LocalJobRunner) -> AsyncIterator[Client]:
     calls = BudgetedCalls(
         jobs,
-        lambda job_id: runner.run_now(jobs, job_id),
+        lambda record: runner.run_now(jobs, record),
         budget=lambda: BUDGET,
         limit="OPENAI_IMAGE_SYNC_BUDGET",
         poll_seconds=0.05,

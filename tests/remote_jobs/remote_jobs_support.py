@@ -12,7 +12,8 @@ import anyio
 from gpt_image_mcp.aws.dynamo_history import DynamoHistoryStore
 from gpt_image_mcp.aws.dynamo_jobs import DynamoJobStore
 from gpt_image_mcp.aws.job_blobs import S3JobBlobs
-from gpt_image_mcp.core.jobs import JobRecord, JobService
+from gpt_image_mcp.core.jobs import JobService
+from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolName
 from gpt_image_mcp.entry.compose import AwsServices
 from local_sandbox.standins.aws_resources import AwsNames

@@ -7,11 +7,13 @@ throughout: one job -> at most one paid OpenAI call and exactly one history row,
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,7 @@ from gpt_image_mcp.aws.config import WorkerSettings
 from gpt_image_mcp.aws.sqs_queue import SqsJobQueue, decode_message, encode_message
 from gpt_image_mcp.core.errors import NotFoundError, UpstreamError, UserFacingError
 from gpt_image_mcp.core.jobs import JobService, job_history_id
+from gpt_image_mcp.core.lifecycle import Change, JobRecord, RequestCancel, next_state
 from gpt_image_mcp.entry.lambda_worker import WorkerFunction, backoff, is_transient, queue_url_from_arn
 from gpt_image_mcp.entry.lambda_worker import logger as worker_logger
 from local_sandbox.standins.emulator import EmulatorServer
@@ -160,13 +163,17 @@ def test_a_worker_dying_after_the_openai_call_is_followed_by_a_rerun_that_does_n
 ) -> None:
     record = start(jobs, A, output_path="kept.png")
     doomed = make_worker()
-    parts = doomed.prepare()
+    doomed_jobs = doomed.prepare()
 
     async def die(*args: Any, **kwargs: Any) -> Any:
         raise WorkerKilled
 
-    monkeypatch.setattr(parts.jobs.images, "save", die)  # dies right after OpenAI answered
-    monkeypatch.setattr(parts.store, "release", lambda *args: True)  # a killed process hands nothing back
+    def write_all_but_a_release(job: JobRecord, change: Change) -> bool:
+        return change.sets.get("status") == "pending" or write(job, change)
+
+    write = doomed_jobs.store.write
+    monkeypatch.setattr(doomed_jobs.images, "save", die)  # dies right after OpenAI answered
+    monkeypatch.setattr(doomed_jobs.store, "write", write_all_but_a_release)  # a killed process hands nothing back
     with pytest.raises(BaseExceptionGroup) as killed:  # out of the job's task group, the batch, the handler
         driver.deliver(doomed, receive(driver))
     assert killed.group_contains(WorkerKilled)
@@ -316,7 +323,9 @@ def test_another_user_can_neither_see_nor_cancel_a_job(
     store = stack.store()
     assert store.get(B, record.job_id) is None
     assert store.list(B, limit=10, offset=0) == ([], 0)
-    assert store.request_cancel(B, record.job_id) is None
+    cancel = next_state(record, RequestCancel(), time.time())
+    assert cancel is not None
+    assert not store.write(dataclasses.replace(record, user=B), cancel)  # a write in B's name finds no such job
     with pytest.raises(NotFoundError):
         run(lambda: jobs.status(B, record.job_id))
     with pytest.raises(NotFoundError):

@@ -12,21 +12,18 @@ already durable in the job row.
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from typing import Any
 
 import anyio.to_thread
 
-
-class JobMessage(NamedTuple):
-    user: str
-    job_id: str
+from gpt_image_mcp.core.jobs import JobRef
 
 
 def encode_message(user: str, job_id: str) -> str:
     return json.dumps({"user": user, "job_id": job_id}, separators=(",", ":"))
 
 
-def decode_message(body: str) -> JobMessage | None:
+def decode_message(body: str) -> JobRef | None:
     """The job a message names, or None when the body is not a job message (a poison message)."""
     try:
         data = json.loads(body)
@@ -37,7 +34,7 @@ def decode_message(body: str) -> JobMessage | None:
     user, job_id = data.get("user"), data.get("job_id")
     if not isinstance(user, str) or not isinstance(job_id, str) or not user or not job_id:
         return None
-    return JobMessage(user, job_id)
+    return JobRef(user, job_id)
 
 
 class SqsJobQueue:

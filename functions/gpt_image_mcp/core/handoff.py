@@ -20,7 +20,8 @@ import anyio
 
 from gpt_image_mcp.core.budget import TooSlowError
 from gpt_image_mcp.core.errors import UserFacingError
-from gpt_image_mcp.core.jobs import JobRecord, JobService
+from gpt_image_mcp.core.jobs import JobService
+from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.planning import ToolName
 from gpt_image_mcp.core.requests import ImageToolArgs
 from gpt_image_mcp.core.service import ImageOutcome, ImageService, Progress
@@ -61,7 +62,7 @@ class DirectCalls:
 class BudgetedCalls:
     """Each call is a durable job; the caller waits for it at most `budget()` seconds.
 
-    With `run_now`, the job is executed at once in this process (`run_now(job_id)` returns an event set when that
+    With `run_now`, the job is executed at once in this process (`run_now(record)` returns an event set when that
     execution ends). Without it, the job is queued as usual and a worker elsewhere runs it (the remote function:
     work cannot outlive a Lambda response, so the SQS worker does it and this call only watches the row).
     """
@@ -69,7 +70,7 @@ class BudgetedCalls:
     def __init__(
         self,
         jobs: JobService,
-        run_now: Callable[[str], Awaitable[anyio.Event]] | None,
+        run_now: Callable[[JobRecord], Awaitable[anyio.Event]] | None,
         *,
         budget: Callable[[], float],
         limit: str,
@@ -90,7 +91,7 @@ class BudgetedCalls:
             finished = anyio.Event()  # never set here: the row tells when the worker is done
         else:
             record = await self.jobs.start(user, tool, args, enqueue=False)
-            finished = await self.run_now(record.job_id)
+            finished = await self.run_now(record)
         reported, wait = -1.0, FIRST_POLL_SECONDS
         with anyio.move_on_after(budget):
             while True:

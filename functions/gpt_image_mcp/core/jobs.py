@@ -1,9 +1,10 @@
-"""Durable background jobs: the records, the store interface, and the use case every worker runs.
+"""Durable background jobs: the store interface, and the use case every worker runs.
 
 A slow image call must outlive a tool call's time limit and the process that started it. So the job row
-is written before `start` returns, and every later change is a conditional transition in the store: a
-finished job never changes again, and a job has at most one live owner, who holds a lease it renews.
-A worker that dies stops renewing; `recover` hands its job to the next worker or fails it with the reason.
+is written before `start` returns, and every later change is a transition of `core.lifecycle`, written
+conditionally by the store: a finished job never changes again, and a job has at most one live owner, who
+holds a lease it renews. A worker that dies stops renewing; `recover` (or the queue's next delivery) hands its
+job to the next worker or fails it with the reason.
 
 Where the work runs is a `JobQueue`: locally an in-process worker pool, remotely a message queue whose
 consumer calls `JobService.execute`. The store is synchronous like the other stores (SQLite, boto3); the
@@ -17,13 +18,12 @@ re-run after a worker died mid-save re-uses them instead of paying for a second 
 from __future__ import annotations
 
 import builtins
-import datetime as dt
 import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple, NoReturn, Protocol, get_args
+from dataclasses import dataclass
+from typing import NamedTuple, NoReturn, Protocol
 
 import anyio
 import anyio.to_thread
@@ -36,6 +36,25 @@ from gpt_image_mcp.core.errors import (
     StorageError,
     UserFacingError,
 )
+from gpt_image_mcp.core.lifecycle import (
+    Cancelled,
+    Change,
+    Claim,
+    Complete,
+    Event,
+    Fail,
+    GiveUp,
+    Heartbeat,
+    JobRecord,
+    OwnerAlive,
+    Recover,
+    Release,
+    RequestCancel,
+    abandoned,
+    apply,
+    next_state,
+    utc_iso,
+)
 from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolArgs, ImageToolName, JobStatus
 from gpt_image_mcp.core.results import ImageToolResult
 from gpt_image_mcp.core.service import ImageOutcome, ImageService
@@ -43,17 +62,11 @@ from gpt_image_mcp.core.upstream import UpstreamResult
 
 log = logging.getLogger(__name__)
 
-JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
-TERMINAL: frozenset[JobStatus] = frozenset({"completed", "failed", "cancelled"})
 DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_MAX_ATTEMPTS = 2  # each attempt may be billed upstream: one retry after a crash, then fail
-STALE_LEASE_SECONDS = 900.0  # an expired lease this old is taken over even if its owner still looks alive
-WAITING = "Waiting for a worker"
+RECOVERY_SCAN_LIMIT = 1000  # jobs looked at per status by one recovery sweep
+_CANCEL_TRIES = 5  # a job moves on at most a few times while a cancel is written
 _HISTORY_IDS = uuid.UUID("5d0c6f1e-8f5b-4a57-9a43-2f7c1e0b9d21")  # namespace of the history ids of jobs
-
-
-def utc_iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def job_history_id(job_id: str) -> str:
@@ -61,41 +74,11 @@ def job_history_id(job_id: str) -> str:
     return str(uuid.uuid5(_HISTORY_IDS, job_id))
 
 
-@dataclass(slots=True)
-class JobRecord:
-    """One background image call and everything known about its progress."""
+class JobRef(NamedTuple):
+    """A job as a queue carries it: the user (the store's key) and the job id."""
 
-    job_id: str
     user: str
-    tool_name: str
-    arguments: dict[str, Any]  # the tool's validated arguments
-    status: JobStatus
-    created_at: str  # ISO 8601, UTC
-    updated_at: str
-    progress: float = 0.0
-    message: str = WAITING
-    attempts: int = 0
-    error: str | None = None  # user-facing reason when failed; while pending, why the last attempt is retried
-    result: dict[str, Any] | None = None  # the ImageToolResult, when completed
-    history_id: str | None = None
-    lease_owner: str | None = None
-    lease_expires: float | None = None  # epoch seconds
-    cancel_requested: bool = False
-
-    @property
-    def finished(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def prompt(self) -> str:
-        return str(self.arguments.get("prompt", ""))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
-        return cls(**data)
+    job_id: str
 
 
 class JobPage(NamedTuple):
@@ -104,10 +87,11 @@ class JobPage(NamedTuple):
 
 
 class JobStore(Protocol):
-    """Per-user job rows with atomic, conditional transitions.
+    """Per-user job rows; every change is a `core.lifecycle` transition, written conditionally.
 
-    Calls a user makes take `user` and never see another user's jobs. Worker calls (`claim` and what
-    follows) take the job id and the worker's `owner` id, and change a job only while that owner holds it.
+    A user's calls (`create`, `get`, `list`) take the user and never see another user's jobs. A worker knows the
+    user of the job it works on (the queue message carries it; a recovery sweep reads it from `scan`), and names
+    the job by both, as the user's calls do.
     """
 
     def create(self, record: JobRecord) -> None:
@@ -124,58 +108,54 @@ class JobStore(Protocol):
         """Newest first, with the total that matches the filters."""
         ...
 
-    def claim(self, job_id: str, owner: str, lease_seconds: float, max_attempts: int) -> JobRecord | None:
-        """pending -> running for `owner` (or take over a running job whose lease expired, while attempts are
-        left and no cancel was asked), counting an attempt. None when the job is not there to take."""
+    def write(self, job: JobRecord, change: Change) -> bool:
+        """Write `change` (from `lifecycle.next_state(job, ...)`) to `job`'s row, atomically and only while the
+        row still holds `change.expect`; whether it did."""
         ...
 
-    def heartbeat(
-        self,
-        job_id: str,
-        owner: str,
-        lease_seconds: float,
-        *,
-        progress: float | None = None,
-        message: str | None = None,
-    ) -> bool:
-        """Extend the lease (and record progress); False when `owner` no longer holds the job."""
-        ...
-
-    def complete(self, job_id: str, owner: str, result: dict[str, Any], history_id: str) -> bool:
-        """running -> completed, only for the owner."""
-        ...
-
-    def fail(self, job_id: str, owner: str, error: str) -> bool:
-        """running -> failed with a user-facing reason, only for the owner."""
-        ...
-
-    def mark_cancelled(self, job_id: str, owner: str) -> bool:
-        """running -> cancelled after the owner stopped the work, only for the owner."""
-        ...
-
-    def release(self, job_id: str, owner: str, reason: str | None = None) -> bool:
-        """running -> pending when the owner shuts down cleanly; the interrupted attempt is not counted.
-        With a `reason` (a temporary error, to be retried later) the job keeps it in `error` and `message`
-        until the next claim."""
-        ...
-
-    def request_cancel(self, user: str, job_id: str) -> JobRecord | None:
-        """pending -> cancelled at once; running -> cancel_requested (the owner stops it); finished: unchanged.
-        Returns the job as it now is, or None when the user has no such job."""
-        ...
-
-    def is_cancel_requested(self, job_id: str) -> bool:
+    def cancel_requested(self, user: str, job_id: str) -> bool:
         """Whether the owner should stop: a cancel was asked (or the job is already cancelled)."""
         ...
 
-    def recover(self, abandoned: Callable[[JobRecord], bool], max_attempts: int) -> builtins.list[JobRecord]:
-        """For running jobs that `abandoned` says nobody works on: cancelled if a cancel was asked, else
-        pending again while attempts < max_attempts, else failed with the reason. Returns the changed jobs."""
+    def scan(self, status: JobStatus, limit: int) -> builtins.list[JobRecord]:
+        """Jobs of every user in `status`, oldest first: what a recovery sweep looks at."""
         ...
 
-    def pending(self, limit: int) -> builtins.list[str]:
-        """Ids of pending jobs of every user, oldest first: work a worker pool can pick up."""
-        ...
+
+def transition(store: JobStore, job: JobRecord, event: Event, now: float) -> JobRecord | None:
+    """Apply `event` to `job` (as read) and write it conditionally: the job as it now is, or None when the event
+    does not apply or the job changed since it was read."""
+    change = next_state(job, event, now)
+    if change is None or not store.write(job, change):
+        return None
+    return apply(job, change)
+
+
+def request_cancel(store: JobStore, job: JobRecord, now: float) -> JobRecord:
+    """`RequestCancel`, read again and retried while the job moves on under it (pending -> running ...); the job
+    as it now is (a finished job unchanged)."""
+    for _ in range(_CANCEL_TRIES):
+        changed = transition(store, job, RequestCancel(), now)
+        if changed is not None:
+            return changed
+        again = store.get(job.user, job.job_id)
+        if again is None:  # pragma: no cover - deleted meanwhile
+            raise NotFoundError(f"No job with id '{job.job_id}'.")
+        if again.finished:
+            return again
+        job = again
+    raise UserFacingError(f"Job {job.job_id} kept changing while it was being cancelled; call cancel_job again.")
+
+
+def recover_abandoned(
+    store: JobStore, is_abandoned: Callable[[JobRecord], bool], max_attempts: int, now: float
+) -> builtins.list[JobRecord]:
+    """`Recover` every running job that nobody works on (`is_abandoned`); the jobs it changed."""
+    changed = []
+    for job in store.scan("running", RECOVERY_SCAN_LIMIT):
+        if is_abandoned(job) and (after := transition(store, job, Recover(max_attempts), now)) is not None:
+            changed.append(after)
+    return changed
 
 
 class JobQueue(Protocol):
@@ -200,23 +180,6 @@ class UpstreamCache(Protocol):
     def discard(self, user: str, job_id: str) -> None: ...
 
 
-Requeue = Callable[[Exception], bool]  # whether an attempt's error is temporary: the job waits for a redelivery
-
-
-OwnerAlive = Callable[[str], bool | None]  # True / False when known (same host), None when only the lease can tell
-
-
-def abandoned(record: JobRecord, now: float, owner_alive: OwnerAlive) -> bool:
-    """Whether nobody works on a running job: its owner is known to be gone, or cannot be asked and let the
-    lease expire. An owner that looks alive keeps its job (a laptop waking from sleep renews its lease)
-    unless the lease is long stale, which covers a reused process id."""
-    expires = record.lease_expires or 0.0
-    if record.lease_owner is None or expires < now - STALE_LEASE_SECONDS:
-        return True
-    alive = owner_alive(record.lease_owner)
-    return expires < now if alive is None else not alive
-
-
 def kept_answer(job_id: str) -> str:
     """How to finish a job whose paid answer is kept while its images cannot be saved."""
     return (
@@ -225,14 +188,14 @@ def kept_answer(job_id: str) -> str:
     )
 
 
-def interrupted_reason(attempts: int) -> str:
-    return f"the server stopped while the job was running ({attempts} attempt{'s' if attempts != 1 else ''})"
+Requeue = Callable[[Exception], bool]  # whether an attempt's error is temporary: the job waits for a redelivery
 
 
 @dataclass(slots=True)
 class _Run:
     """Shared between a job's work and its watcher."""
 
+    held: JobRecord  # the job as this worker last wrote it
     stop: str | None = None  # "cancel" or "lease_lost": why the watcher ended the work
     saving: bool = False  # past the last checkpoint: files and history are being written, do not interrupt
     kept: bool = False  # the paid answer is in the upstream cache: a failed save can be retried without paying
@@ -268,6 +231,15 @@ class JobService:
         self.safety_identifier = safety_identifier
         self.clock = clock
 
+    # -- every transition ---------------------------------------------------------------------------
+
+    async def advance(self, job: JobRecord, event: Event) -> JobRecord | None:
+        """`transition` at the service's clock, off the event loop."""
+        return await anyio.to_thread.run_sync(lambda: transition(self.store, job, event, self.clock()))
+
+    async def read(self, user: str, job_id: str) -> JobRecord | None:
+        return await anyio.to_thread.run_sync(self.store.get, user, job_id)
+
     # -- what a user calls ------------------------------------------------------------------------
 
     async def start(
@@ -299,27 +271,21 @@ class JobService:
 
     async def _unqueued(self, record: JobRecord, error: Exception) -> NoReturn:
         """The row is written but the queue refused the job: fail the row rather than leave it pending with
-        nobody to run it. Claim-then-fail is atomic against a worker: if the send did get through and a worker
-        already claimed the job, the claim here fails and the job runs normally."""
+        nobody to run it. The write is conditional on the row still pending: if the send did get through and a
+        worker already claimed the job, it runs normally."""
         log.error("job %s: could not be queued", record.job_id, exc_info=error)
         reason = (
             f"The job could not be queued for a worker ({type(error).__name__}); nothing was run or charged. "
             "Start it again."
         )
-        owner = f"enqueue:{record.job_id}"
-
-        def fail_row() -> None:
-            if self.store.claim(record.job_id, owner, self.lease_seconds, self.max_attempts) is not None:
-                self.store.fail(record.job_id, owner, reason)
-
         try:
-            await anyio.to_thread.run_sync(fail_row)
+            await self.advance(record, GiveUp(reason))
         except Exception:
             log.exception("job %s: could not be marked failed either", record.job_id)
         raise UserFacingError(f"Job {record.job_id} was not started: {reason[0].lower()}{reason[1:]}") from error
 
     async def status(self, user: str, job_id: str) -> JobRecord:
-        record = await anyio.to_thread.run_sync(self.store.get, user, job_id.strip())
+        record = await self.read(user, job_id.strip())
         if record is None:
             raise NotFoundError(f"No job with id '{job_id}'. list_jobs shows the ids you have.")
         return record
@@ -329,7 +295,7 @@ class JobService:
         save a kept answer (a save failed earlier) is given another try now: no new OpenAI call is made."""
         record = await self.status(user, job_id)
         if record.status == "pending" and record.error is not None and await self._has_kept_answer(user, job_id):
-            await self.execute(job_id, f"result:{uuid.uuid4().hex[:12]}")
+            await self.execute(record, f"result:{uuid.uuid4().hex[:12]}")
             record = await self.status(user, job_id)
         if record.status != "completed" or record.result is None:
             return record, None
@@ -341,9 +307,7 @@ class JobService:
         before = await self.status(user, job_id)
         if before.finished:
             raise InvalidArgumentError(f"Job {before.job_id} already finished ({before.status}); nothing to cancel.")
-        record = await anyio.to_thread.run_sync(self.store.request_cancel, user, before.job_id)
-        if record is None:  # pragma: no cover - deleted between the two calls
-            raise NotFoundError(f"No job with id '{job_id}'.")
+        record = await anyio.to_thread.run_sync(lambda: request_cancel(self.store, before, self.clock()))
         if record.finished and record.status != "cancelled":
             raise InvalidArgumentError(f"Job {record.job_id} finished ({record.status}) before it could be cancelled.")
         with anyio.move_on_after(self.cancel_wait_seconds):
@@ -361,48 +325,58 @@ class JobService:
 
     # -- what a worker calls ----------------------------------------------------------------------
 
-    async def recover(self, owner_alive: OwnerAlive) -> builtins.list[str]:
-        """Give back or fail the jobs of dead workers, then return every pending job id (oldest first)."""
+    async def recover(self, owner_alive: OwnerAlive) -> builtins.list[JobRef]:
+        """Give back or fail the jobs of dead workers, then return every pending job (oldest first)."""
 
-        def sweep() -> builtins.list[str]:
+        def sweep() -> builtins.list[JobRef]:
             now = self.clock()
-            for record in self.store.recover(lambda r: abandoned(r, now, owner_alive), self.max_attempts):
-                log.warning("job %s was left running by a stopped worker: now %s", record.job_id, record.status)
-            return self.store.pending(1000)
+            for job in recover_abandoned(
+                self.store, lambda job: abandoned(job, now, owner_alive), self.max_attempts, now
+            ):
+                log.warning("job %s was left running by a stopped worker: now %s", job.job_id, job.status)
+            return [JobRef(job.user, job.job_id) for job in self.store.scan("pending", RECOVERY_SCAN_LIMIT)]
 
         return await anyio.to_thread.run_sync(sweep)
 
-    async def execute(self, job_id: str, owner: str, *, requeue: Requeue | None = None) -> JobRecord | None:
-        """Claim the job and run it to completed, failed or cancelled. Does nothing when the job is not
-        there to take (another worker has it, it finished, it was cancelled): safe under redelivery.
+    async def execute(self, job: JobRecord, owner: str, *, requeue: Requeue | None = None) -> JobRecord | None:
+        """Claim `job` (as just read) and run it to completed, failed or cancelled. Does nothing when the job is
+        not there to take (another worker has it, it finished, it was cancelled): safe under redelivery.
 
         With `requeue` (a queue that redelivers), an error it calls temporary gives the job back as pending,
         with the reason, instead of failing it; the caller then has the message delivered again."""
-        claimed = await anyio.to_thread.run_sync(self.store.claim, job_id, owner, self.lease_seconds, self.max_attempts)
+        claimed = await self.advance(job, Claim(owner, self.lease_seconds, self.max_attempts))
         if claimed is None:
             return None
-        log.debug("job %s: attempt %d by %s", job_id, claimed.attempts, owner)
+        log.debug("job %s: attempt %d by %s", job.job_id, claimed.attempts, owner)
+        run = _Run(held=claimed)
         try:
-            run = await self._run(claimed, owner)
+            await self._run(run, owner)
         except BaseException:
             # Cancelled from outside (the server shuts down): hand the job back for the next start.
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.store.release, job_id, owner)
+                await self.advance(run.held, Release(owner))
             raise
-        return await self._settle(claimed, owner, run, requeue)
+        return await self._settle(run, owner, requeue)
 
-    async def _run(self, record: JobRecord, owner: str) -> _Run:
+    async def _heartbeat(
+        self, run: _Run, owner: str, progress: float | None = None, message: str | None = None
+    ) -> bool:
+        """Renew the lease (and report progress); False when `owner` no longer holds the job."""
+        after = await self.advance(run.held, Heartbeat(owner, self.lease_seconds, progress, message))
+        if after is not None:
+            run.held = after
+        return after is not None
+
+    async def _run(self, run: _Run, owner: str) -> None:
         """Run the image call while a watcher renews the lease and stops the call when a cancel is asked."""
-        run = _Run()
-        store, job_id = self.store, record.job_id
+        record = run.held
+        store, user, job_id = self.store, record.user, record.job_id
 
         async def progress(fraction: float, message: str) -> None:
-            await anyio.to_thread.run_sync(
-                lambda: store.heartbeat(job_id, owner, self.lease_seconds, progress=fraction, message=message)
-            )
+            await self._heartbeat(run, owner, fraction, message)
 
         async def checkpoint() -> None:
-            if run.stop is not None or await anyio.to_thread.run_sync(store.is_cancel_requested, job_id):
+            if run.stop is not None or await anyio.to_thread.run_sync(store.cancel_requested, user, job_id):
                 raise CancelledJobError("The job was cancelled; its images were not saved.")
             run.saving = True
 
@@ -413,7 +387,7 @@ class JobService:
             if cache is None:
                 return
             try:
-                await anyio.to_thread.run_sync(cache.save, record.user, job_id, result)
+                await anyio.to_thread.run_sync(cache.save, user, job_id, result)
             except Exception:
                 log.warning("job %s: could not keep the upstream result", job_id, exc_info=True)
             else:
@@ -422,17 +396,17 @@ class JobService:
         async def work(scope: anyio.CancelScope) -> None:
             try:
                 args = _tool_args(record)
-                earlier = None if cache is None else await anyio.to_thread.run_sync(cache.load, record.user, job_id)
+                earlier = None if cache is None else await anyio.to_thread.run_sync(cache.load, user, job_id)
                 if earlier is not None:
                     log.info("job %s: re-using the images an earlier attempt received", job_id)
                     run.kept = True
                 run.outcome = await self.images.run(
-                    record.user,
+                    user,
                     _tool_of(record),
                     args,
                     progress=progress,
                     before_save=checkpoint,
-                    safety_identifier=self.safety_identifier(record.user),
+                    safety_identifier=self.safety_identifier(user),
                     history_id=job_history_id(job_id),
                     upstream=earlier,
                     after_upstream=keep if cache is not None else None,
@@ -444,20 +418,18 @@ class JobService:
 
         async with anyio.create_task_group() as group:
             group.start_soon(work, group.cancel_scope)
-            await self._watch(job_id, owner, run, group.cancel_scope)
-        return run
+            await self._watch(run, owner, group.cancel_scope)
 
-    async def _watch(self, job_id: str, owner: str, run: _Run, scope: anyio.CancelScope) -> None:
+    async def _watch(self, run: _Run, owner: str, scope: anyio.CancelScope) -> None:
         """Every poll: stop the work if a cancel was asked; renew the lease a few times per lease period."""
-        store, renew_every = self.store, self.lease_seconds / 3
+        store, user, job_id, renew_every = self.store, run.held.user, run.held.job_id, self.lease_seconds / 3
         renewed, lost = self.clock(), False
         while True:
             await anyio.sleep(self.poll_seconds)
             if self.clock() - renewed >= renew_every:
                 renewed = self.clock()
-                held = await anyio.to_thread.run_sync(lambda: store.heartbeat(job_id, owner, self.lease_seconds))
-                lost = lost or not held
-            cancel = not run.saving and await anyio.to_thread.run_sync(store.is_cancel_requested, job_id)
+                lost = lost or not await self._heartbeat(run, owner)
+            cancel = not run.saving and await anyio.to_thread.run_sync(store.cancel_requested, user, job_id)
             if run.saving:
                 continue  # past the last checkpoint: files and history are being written, let them finish
             if lost or cancel:
@@ -465,45 +437,40 @@ class JobService:
                 scope.cancel()  # aborts the upstream request: the task running it is cancelled
                 return
 
-    async def _settle(self, record: JobRecord, owner: str, run: _Run, requeue: Requeue | None) -> JobRecord | None:
+    async def _settle(self, run: _Run, owner: str, requeue: Requeue | None) -> JobRecord | None:
         """Write how the attempt ended, conditionally: a lost lease means another worker owns the job now."""
-        job_id, store, error = record.job_id, self.store, run.error
-        final = True
+        held, error = run.held, run.error
+        event: Event
         if run.outcome is not None:
             result = run.outcome.result
-            done = await anyio.to_thread.run_sync(
-                store.complete, job_id, owner, result.model_dump(mode="json"), result.history_id or ""
-            )
+            event = Complete(owner, result.model_dump(mode="json"), result.history_id or "")
         elif run.stop == "lease_lost":
-            log.warning("job %s: %s lost its lease; another worker has it", job_id, owner)
+            log.warning("job %s: %s lost its lease; another worker has it", held.job_id, owner)
             return None
         elif run.stop == "cancel" or isinstance(error, CancelledJobError):
-            done = await anyio.to_thread.run_sync(store.mark_cancelled, job_id, owner)
+            event = Cancelled(owner)
         elif isinstance(error, StorageError) and run.kept:  # the images wait, paid for, until they can be saved
-            reason = f"{error.message} {kept_answer(job_id)}"
-            log.warning("job %s: saving failed, the answer is kept: %s", job_id, error.message)
-            done = await anyio.to_thread.run_sync(store.release, job_id, owner, reason)
-            final = False
+            log.warning("job %s: saving failed, the answer is kept: %s", held.job_id, error.message)
+            event = Release(owner, f"{error.message} {kept_answer(held.job_id)}")
         elif error is not None and requeue is not None and requeue(error):
             temporary = f"a temporary error ({type(error).__name__})"
             reason = error.message if isinstance(error, UserFacingError) else temporary
-            log.warning("job %s: temporary failure, to be retried: %s", job_id, reason)
-            done = await anyio.to_thread.run_sync(store.release, job_id, owner, reason)
-            final = False
+            log.warning("job %s: temporary failure, to be retried: %s", held.job_id, reason)
+            event = Release(owner, reason)
         elif isinstance(error, UserFacingError):
-            done = await anyio.to_thread.run_sync(store.fail, job_id, owner, error.message)
+            event = Fail(owner, error.message)
         elif isinstance(error, ValidationError):
-            reason = f"the stored arguments are no longer valid: {error}"
-            done = await anyio.to_thread.run_sync(store.fail, job_id, owner, reason)
+            event = Fail(owner, f"the stored arguments are no longer valid: {error}")
         else:
-            log.error("job %s failed unexpectedly", job_id, exc_info=error)
-            reason = f"internal error ({type(error).__name__}); the server log has the details"
-            done = await anyio.to_thread.run_sync(store.fail, job_id, owner, reason)
-        if not done:
-            log.warning("job %s: %s no longer held it when the attempt ended", job_id, owner)
-        elif final and self.upstream_cache is not None:
-            await anyio.to_thread.run_sync(self._discard, record.user, job_id)
-        return await anyio.to_thread.run_sync(store.get, record.user, job_id)
+            log.error("job %s failed unexpectedly", held.job_id, exc_info=error)
+            event = Fail(owner, f"internal error ({type(error).__name__}); the server log has the details")
+        settled = await self.advance(held, event)
+        if settled is None:
+            log.warning("job %s: %s no longer held it when the attempt ended", held.job_id, owner)
+            return await self.read(held.user, held.job_id)
+        if settled.finished and self.upstream_cache is not None:
+            await anyio.to_thread.run_sync(self._discard, held.user, held.job_id)
+        return settled
 
     async def _has_kept_answer(self, user: str, job_id: str) -> bool:
         cache = self.upstream_cache

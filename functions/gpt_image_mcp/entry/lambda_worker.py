@@ -10,8 +10,8 @@ Per record:
   and dropped, with a log line. It never blocks the rest of the batch.
 * The job is running and its lease is live: another worker has it (a duplicate delivered while it runs). The record
   fails, so the message outlives that worker: if it dies, the redelivery finds the lease expired and takes over.
-* The job is running with an expired lease (its worker died): resumed, or failed once its attempts are used up, or
-  cancelled if a cancel was asked; the rules of `JobStore.recover`, applied to this one job (`DynamoJobStore.resolve`).
+* The job is running with an expired lease (its worker died): taken over by the claim below, or failed once its
+  attempts are used up, or cancelled if a cancel was asked (the rules of `core.lifecycle`, applied to this one job).
 * Otherwise `JobService.execute` claims it atomically (a second claimant gets nothing: one OpenAI call, one history
   row) and runs it. A permanent failure (refused prompt, bad key, ...) fails the job with the user-facing reason and
   the record succeeds. A temporary one (429, 5xx, connection, AWS throttling) gives the job back as pending with the
@@ -45,7 +45,6 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
@@ -56,8 +55,8 @@ from gpt_image_mcp.entry.observability import ImageMetrics, make_logger, make_me
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    from gpt_image_mcp.aws.dynamo_jobs import DynamoJobStore
-    from gpt_image_mcp.core.jobs import JobRecord, JobService
+    from gpt_image_mcp.core.jobs import JobService
+    from gpt_image_mcp.core.lifecycle import JobRecord
     from gpt_image_mcp.core.planning import ImagePlan
     from gpt_image_mcp.entry.compose import AwsServices
 
@@ -200,12 +199,6 @@ class _ContainerBatchProcessor(AsyncBatchProcessor):
         return self._loop.run_until_complete(all_records())
 
 
-@dataclass(slots=True)
-class _Parts:
-    jobs: JobService
-    store: DynamoJobStore
-
-
 class WorkerFunction:
     """One Lambda container's worker: built on the first invocation, warm afterwards; one invocation at a time."""
 
@@ -218,20 +211,19 @@ class WorkerFunction:
         self.deadline = Deadline()
         self.image_metrics = ImageMetrics(self.settings.metrics_namespace)
         self.job_metrics = JobMetrics(self.settings.metrics_namespace)
-        self.parts: _Parts | None = None
+        self.jobs: JobService | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._processor: _ContainerBatchProcessor | None = None
         self._lock = threading.Lock()
         self._sqs: Any = None
 
-    def prepare(self) -> _Parts:
-        """The container's parts, built on first use (the first invocation, or a test that wants them early)."""
-        if self.parts is None:
-            self.parts = self._build()
-        return self.parts
+    def prepare(self) -> JobService:
+        """The container's job service, built on first use (the first invocation, or a test that wants it early)."""
+        if self.jobs is None:
+            self.jobs = self._build()
+        return self.jobs
 
-    def _build(self) -> _Parts:
-        from gpt_image_mcp.aws.dynamo_jobs import DynamoJobStore
+    def _build(self) -> JobService:
         from gpt_image_mcp.entry.compose import AwsServices, image_service, job_service
 
         route_library_logs(logger)  # core's job and upstream logs become JSON lines with the record's keys
@@ -241,14 +233,13 @@ class WorkerFunction:
         jobs = job_service(
             images, settings, services, lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds
         )
-        assert isinstance(jobs.store, DynamoJobStore)
         self._sqs = services.sqs
-        return _Parts(jobs=jobs, store=jobs.store)
+        return jobs
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         with self._lock:
             started = time.perf_counter()
-            cold = self.parts is None
+            cold = self.jobs is None
             records = len(event.get("Records") or [])
             if self._loop is None or self._loop.is_closed():
                 self._loop = asyncio.new_event_loop()
@@ -287,8 +278,8 @@ class WorkerFunction:
             loop, self._loop = self._loop, None
             if loop is None or loop.is_closed():
                 return
-            if self.parts is not None:
-                loop.run_until_complete(self.parts.jobs.images.client.aclose())
+            if self.jobs is not None:
+                loop.run_until_complete(self.jobs.images.client.aclose())
             loop.close()
 
     # -- one record ------------------------------------------------------------------------------
@@ -322,47 +313,36 @@ class WorkerFunction:
             raise
 
     async def _job(self, user: str, job_id: str, receive_count: int, owner: str) -> None:
-        import anyio
-        import anyio.to_thread
+        """What `core.lifecycle.on_delivery` decides for this delivery, done."""
+        from gpt_image_mcp.core.lifecycle import on_delivery
 
-        from gpt_image_mcp.core.jobs import abandoned, interrupted_reason
-
-        assert self.parts is not None
-        jobs, store = self.parts.jobs, self.parts.store
-        job = await anyio.to_thread.run_sync(store.get, user, job_id)
-        if job is None:
-            logger.warning("no such job (expired, never written, or not this user's): message dropped")
+        jobs = self.prepare()
+        job = await jobs.read(user, job_id)
+        decision = on_delivery(job, receive_count, self.settings.max_receive_count, jobs.max_attempts, jobs.clock())
+        if decision.action == "drop":
+            logger.warning(decision.why)
             return
-        if job.finished:
-            logger.info("job already %s: duplicate delivery acknowledged", job.status)
+        if decision.action == "acknowledge":
+            logger.info(decision.why)
             return
-        held = job.status == "running" and not abandoned(job, time.time(), lambda _owner: None)
-
-        if receive_count >= self.settings.max_receive_count:
-            if held:
-                raise RetryLater("still running in another worker at the last delivery", delay=0)
-            if job.error:
-                last = job.error
-            elif job.status == "running":
-                last = interrupted_reason(job.attempts)
-            else:
-                last = "the job was interrupted before it could finish"
-            reason = f"Gave up after {receive_count} deliveries: {last}"
-            settled = await anyio.to_thread.run_sync(lambda: store.resolve(job, jobs.max_attempts, give_up=reason))
+        if decision.action == "wait":
+            raise RetryLater(decision.why, delay=0 if decision.at_once else None)
+        assert job is not None
+        if decision.event is not None:  # settle or dead_letter
+            settled = await jobs.advance(job, decision.event)
             if settled is not None:
                 self._count(settled)
-            raise RetryLater(f"last delivery: the job is now {settled.status if settled else 'unchanged'}", delay=0)
-
-        if held:
-            raise RetryLater("the job is running in another worker")
-        if job.status == "running":  # its worker died: resume it, or fail or cancel it, as recover would
-            resolved = await anyio.to_thread.run_sync(store.resolve, job, jobs.max_attempts)
-            if resolved is None:
+            if decision.action == "dead_letter":
+                raise RetryLater(f"last delivery: the job is now {settled.status if settled else 'unchanged'}", delay=0)
+            if settled is None:
                 raise RetryLater("the job changed while it was being recovered")
-            logger.warning("job left running by a stopped worker: now %s", resolved.status)
-            if resolved.finished:
-                self._count(resolved)
-                return
+            logger.warning("%s: now %s", decision.why, settled.status)
+            return
+        await self._run(jobs, job, receive_count, owner)
+
+    async def _run(self, jobs: JobService, job: JobRecord, receive_count: int, owner: str) -> None:
+        """Claim and run the job, handing it back before the invocation's end and on a temporary failure."""
+        import anyio
 
         transient: list[Exception] = []
 
@@ -374,11 +354,11 @@ class WorkerFunction:
 
         left = self.deadline.seconds_left()
         with anyio.move_on_after(None if left is None else left - HANDBACK_MARGIN_SECONDS) as scope:
-            result = await jobs.execute(job_id, owner, requeue=requeue)
+            result = await jobs.execute(job, owner, requeue=requeue)
         if scope.cancelled_caught:
             raise RetryLater("the invocation ran out of time; the job was handed back", delay=0)
         if result is None:  # another worker claimed it first, or it finished or was cancelled meanwhile
-            now = await anyio.to_thread.run_sync(store.get, user, job_id)
+            now = await jobs.read(job.user, job.job_id)
             if now is None or now.finished:
                 logger.info("job claimed and settled elsewhere: acknowledged")
                 return

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
-from gpt_image_mcp.core.jobs import JobRecord, JobService
+from gpt_image_mcp.core.jobs import JobService
+from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.requests import JobIdArgs, ListJobsArgs, StartJobArgs
 from gpt_image_mcp.core.results import JobInfo, JobListResult, JobResult
 from gpt_image_mcp.server.app import READS, WRITES, image_result, structured

@@ -29,7 +29,8 @@ from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, ValidationError
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
-from gpt_image_mcp.core.jobs import JobRecord, JobService
+from gpt_image_mcp.core.jobs import JobService
+from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolName, JobStatus
 from gpt_image_mcp.server.app import image_result
 from gpt_image_mcp.server.tooling import error_result, guarded
