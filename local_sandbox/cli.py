@@ -63,10 +63,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         emulator = EmulatorServer(latency_ms=args.emulator_latency_ms).start()
         settings = settings.model_copy(update={"openai_api_key": EMULATOR_KEY, "openai_base_url": emulator.base_url})
-    from local_sandbox.local_server import build_local_server
+    from local_sandbox.local_server import build_local_server, build_parts
 
     try:
-        server = build_local_server(settings)  # opens the history database: a damaged one is named here
+        server = build_local_server(build_parts(settings))  # opens the history database: a damaged one is named here
     except UserFacingError as error:
         if emulator is not None:
             emulator.stop()

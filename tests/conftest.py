@@ -1,7 +1,9 @@
 """Shared fixtures: the OpenAI emulator on loopback, local settings in a temp folder, MCP clients.
 
 The `openai` SDK talks to the emulator over real HTTP; MCP clients are the SDK's own `Client`, in
-memory in both protocol eras (2026-07-28 "auto" and the 2025-11-25 "legacy" handshake).
+memory in both protocol eras (2026-07-28 "auto" and the 2025-11-25 "legacy" handshake). The server is built by
+`local_sandbox.local_server`, as `gpt-image-mcp` builds it; `@pytest.mark.settings(**overrides)` replaces fields of
+a test's settings, so everything built from them (parts, server, clients) uses them.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from mcp.server.mcpserver import MCPServer
 
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
-from gpt_image_mcp.server.app import build_server
 from local_sandbox.job_runner import LocalJobRunner
-from local_sandbox.local_server import LOCAL_USER, build_service
+from local_sandbox.local_server import LocalParts, build_local_server, build_parts
 from local_sandbox.settings import LocalSettings
 from local_sandbox.sqlite_jobs import SQLiteJobStore
 from local_sandbox.standins.emulator import EmulatorServer
 
 MODES = ["auto", "legacy"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "settings(**overrides): replace fields of the test's LocalSettings")
 
 
 @pytest.fixture
@@ -44,8 +49,8 @@ def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, emulator: EmulatorServer) -> LocalSettings:
-    return LocalSettings(
+def settings(tmp_path: Path, emulator: EmulatorServer, request: pytest.FixtureRequest) -> LocalSettings:
+    base = LocalSettings(
         openai_api_key="sk-test",
         openai_base_url=emulator.base_url,
         output_dir=tmp_path / "out",
@@ -54,36 +59,44 @@ def settings(tmp_path: Path, emulator: EmulatorServer) -> LocalSettings:
         request_timeout=30.0,
         max_retries=2,
     )
+    marker = request.node.get_closest_marker("settings")
+    return base.model_copy(update=marker.kwargs) if marker else base
 
 
 @pytest.fixture
-async def service(settings: LocalSettings) -> AsyncIterator[ImageService]:
-    built = build_service(settings)
+async def parts(settings: LocalSettings) -> AsyncIterator[LocalParts]:
+    """What the local server is built from, as `gpt-image-mcp` builds it (a shorter job poll: quicker cancels)."""
+    built = build_parts(settings, poll_seconds=0.05)
     yield built
-    await built.client.aclose()
+    await built.service.client.aclose()
+    built.store.close()
 
 
 @pytest.fixture
-def job_store(settings: LocalSettings) -> Iterator[SQLiteJobStore]:
-    store = SQLiteJobStore(settings.history_db_path)
-    yield store
-    store.close()
+def service(parts: LocalParts) -> ImageService:
+    return parts.service
 
 
 @pytest.fixture
-def runner(settings: LocalSettings) -> LocalJobRunner:
-    return LocalJobRunner(concurrency=settings.job_concurrency)
+def job_store(parts: LocalParts) -> SQLiteJobStore:
+    return parts.store
 
 
 @pytest.fixture
-def jobs(service: ImageService, job_store: SQLiteJobStore, runner: LocalJobRunner) -> JobService:
-    """Jobs over the test's history database, run by an in-process pool (start it with `runner.running(jobs)`)."""
-    return JobService(service, job_store, runner, poll_seconds=0.05)
+def runner(parts: LocalParts) -> LocalJobRunner:
+    return parts.runner
 
 
 @pytest.fixture
-def server(service: ImageService) -> MCPServer:
-    return build_server(service, current_user=lambda: LOCAL_USER)
+def jobs(parts: LocalParts) -> JobService:
+    """Jobs over the test's history database, run by the in-process pool (the server's lifespan runs it)."""
+    return parts.jobs
+
+
+@pytest.fixture
+def server(parts: LocalParts) -> MCPServer:
+    """The local server, as `gpt-image-mcp` builds it."""
+    return build_local_server(parts)
 
 
 @pytest.fixture(params=MODES)

@@ -17,7 +17,9 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 async def listing(client: Client) -> list[dict[str, Any]]:
-    return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in (await client.list_tools()).tools]
+    return [
+        tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in (await client.list_tools()).tools
+    ]
 
 
 def assert_pinned(tools: list[dict[str, Any]], name: str) -> None:

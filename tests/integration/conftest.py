@@ -1,9 +1,5 @@
-"""Fixtures for the in-memory integration tests: per-test settings, input images, a pinned date.
-
-`@pytest.mark.settings(**overrides)` replaces fields of the shared `settings` fixture, so the `service`,
-`server` and `client` fixtures (both protocol eras) are built with them: `build_service` / `build_server`
-run exactly as for every other test.
-"""
+"""Fixtures for the in-memory integration tests: input images and a pinned date (`@pytest.mark.settings`, in
+tests/conftest.py, gives a test its own settings)."""
 
 from __future__ import annotations
 
@@ -20,16 +16,6 @@ from local_sandbox.standins.emulator import images as emulator_images
 
 # gpt-image-1.5 is served until 2026-12-01: tests that use it run on a day before, whatever today is.
 BEFORE_SUNSET = dt.datetime(2026, 11, 2, 12, 0, 0, tzinfo=dt.UTC)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "settings(**overrides): replace fields of the test's Settings")
-
-
-@pytest.fixture
-def settings(settings: LocalSettings, request: pytest.FixtureRequest) -> LocalSettings:
-    marker = request.node.get_closest_marker("settings")
-    return settings.model_copy(update=marker.kwargs) if marker else settings
 
 
 @pytest.fixture

@@ -43,8 +43,14 @@ TOOL_ORDER = [
     "list_history",
     "get_history_by_uuid",
     "get_metadata_from_image",
+    "start_generation_job",
+    "check_job_status",
+    "get_job_result",
+    "cancel_job",
+    "list_jobs",
 ]
 IMAGE_TOOLS = TOOL_ORDER[:3]
+WRITING_TOOLS = [*IMAGE_TOOLS, "start_generation_job"]
 COMMON_PARAMETERS = {
     "prompt",
     "output_path",
@@ -76,10 +82,14 @@ async def test_tools_are_listed_in_a_stable_order_with_annotations(client: Clien
     assert [tool.name for tool in tools] == TOOL_ORDER
     for tool in tools:
         assert tool.annotations is not None, tool.name
-        if tool.name in IMAGE_TOOLS:
+        if tool.name in WRITING_TOOLS:
             assert tool.annotations.read_only_hint is False, tool.name
             assert tool.annotations.open_world_hint is True, tool.name
             assert tool.annotations.destructive_hint is False, tool.name
+        elif tool.name == "cancel_job":
+            assert tool.annotations.read_only_hint is False, tool.name
+            assert tool.annotations.destructive_hint is True, tool.name
+            assert tool.annotations.idempotent_hint is True, tool.name
         else:
             assert tool.annotations.read_only_hint is True, tool.name
 
@@ -379,6 +389,17 @@ BAD_GENERATE_INPUT: list[tuple[dict[str, Any], list[str], str]] = [
         "path-windows-drive",
     ),
 ]
+
+
+async def test_a_missing_prompt_reads_like_every_other_argument_error(client: Client, emulator: EmulatorServer) -> None:
+    for tool in IMAGE_TOOLS:
+        assert await refused(client, tool, {}) == "Invalid arguments: prompt: Field required.", tool
+    message = await refused(client, "generate_image", {"sample_count": 0, "output_format": "gif"})
+    assert message == (
+        "Invalid arguments: prompt: Field required; output_format: Input should be 'png', 'jpeg' or 'webp' "
+        "(got 'gif'); sample_count: Input should be greater than or equal to 1 (got 0)."
+    )
+    assert image_requests(emulator) == []
 
 
 async def test_bad_generate_input_is_refused_before_any_request(

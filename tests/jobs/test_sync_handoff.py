@@ -10,33 +10,23 @@ from job_support import eventually
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from gpt_image_mcp.core.handoff import BudgetedCalls
-from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
-from gpt_image_mcp.server.app import build_server
-from gpt_image_mcp.server.job_tools import register_job_tools
-from local_sandbox.job_runner import LocalJobRunner
 from local_sandbox.local_server import LOCAL_USER
+from local_sandbox.settings import LocalSettings
 from local_sandbox.sqlite_jobs import SQLiteJobStore
 from local_sandbox.standins.emulator import EmulatorServer
 
 pytestmark = pytest.mark.anyio
-BUDGET = 1.0
+BUDGET = 1  # OPENAI_IMAGE_SYNC_BUDGET
 
 
 @pytest.fixture
-async def budget_client(service: ImageService, jobs: JobService, runner: LocalJobRunner) -> AsyncIterator[Client]:
-    calls = BudgetedCalls(
-        jobs,
-        lambda record: runner.run_now(jobs, record),
-        budget=lambda: BUDGET,
-        limit="OPENAI_IMAGE_SYNC_BUDGET",
-        poll_seconds=0.05,
-    )
-    server: MCPServer = build_server(
-        service, current_user=lambda: LOCAL_USER, calls=calls, lifespan=lambda _server: runner.running(jobs)
-    )
-    register_job_tools(server, jobs, lambda: LOCAL_USER)
+def settings(settings: LocalSettings) -> LocalSettings:
+    return settings.model_copy(update={"sync_budget_seconds": BUDGET})
+
+
+@pytest.fixture
+async def budget_client(server: MCPServer) -> AsyncIterator[Client]:
     async with Client(server) as connected:
         yield connected
 

@@ -1,8 +1,7 @@
-"""Fixtures for the tasks tests: servers with the tasks extension (store, runner, `jobs`: tests/conftest.py).
+"""Fixtures for the tasks tests: the local server as `gpt-image-mcp` builds it, with a short task poll interval.
 
-`task_server` is wired as `local_server.build_local_server` wires it, from the shared `service` fixture and with a
-short poll interval, so tests reach the store and the emulator behind it. `other_user_server` is a second server
-over the same stores for another user, as two callers of one remote deployment are.
+`task_server` reaches the store and the emulator behind it (tests/conftest.py). `other_user_server` is the same
+server for another user over the same stores, as two callers of one remote deployment are.
 """
 
 from __future__ import annotations
@@ -11,28 +10,14 @@ import pytest
 from mcp.server.mcpserver import MCPServer
 from task_support import OTHER_USER, POLL_MS
 
-from gpt_image_mcp.core.jobs import JobService
-from gpt_image_mcp.core.service import ImageService
-from gpt_image_mcp.server.app import build_server
-from gpt_image_mcp.server.tasks import TasksExtension
-from local_sandbox.job_runner import LocalJobRunner
-from local_sandbox.local_server import LOCAL_USER
+from local_sandbox.local_server import LocalParts, build_local_server
 
 
 @pytest.fixture
-def task_server(service: ImageService, jobs: JobService, runner: LocalJobRunner) -> MCPServer:
-    return build_server(
-        service,
-        current_user=lambda: LOCAL_USER,
-        lifespan=lambda _server: runner.running(jobs),
-        extensions=[TasksExtension(jobs, lambda: LOCAL_USER, poll_interval_ms=POLL_MS)],
-    )
+def task_server(parts: LocalParts) -> MCPServer:
+    return build_local_server(parts, task_poll_interval_ms=POLL_MS)
 
 
 @pytest.fixture
-def other_user_server(service: ImageService, jobs: JobService) -> MCPServer:
-    return build_server(
-        service,
-        current_user=lambda: OTHER_USER,
-        extensions=[TasksExtension(jobs, lambda: OTHER_USER, poll_interval_ms=POLL_MS)],
-    )
+def other_user_server(parts: LocalParts) -> MCPServer:
+    return build_local_server(parts, user=OTHER_USER, task_poll_interval_ms=POLL_MS)

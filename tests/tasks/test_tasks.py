@@ -30,7 +30,7 @@ from task_support import (
 
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.tasks import TASKS_EXTENSION
-from local_sandbox.local_server import LOCAL_USER, build_local_server
+from local_sandbox.local_server import LOCAL_USER, build_local_server, build_parts
 from local_sandbox.settings import LocalSettings
 from local_sandbox.sqlite_jobs import SQLiteJobStore
 from local_sandbox.standins.emulator import EmulatorServer
@@ -146,7 +146,11 @@ async def test_clients_that_do_not_declare_tasks_get_the_synchronous_result(
     assert not result.is_error, text(result)
     assert result.structured_content is not None
     assert result.structured_content["images"][0]["path"] == "now.png"
-    assert job_total(job_store) == 0
+    # The one job row is the synchronous call's own (every local call is a durable job), finished before it answered.
+    page = job_store.list(LOCAL_USER, status=None, tool_name=None, limit=10, offset=0)
+    assert [(record.status, record.history_id) for record in page.records] == [
+        ("completed", result.structured_content["history_id"])
+    ]
 
 
 async def test_other_tools_stay_synchronous_for_a_declaring_client(task_server: MCPServer) -> None:
@@ -258,7 +262,8 @@ async def test_tasks_methods_need_the_declared_extension(task_server: MCPServer,
 
 
 async def test_the_local_server_offers_tasks(settings: LocalSettings, emulator: EmulatorServer) -> None:
-    server = build_local_server(settings)
+    parts = build_parts(settings)
+    server = build_local_server(parts)
     tasks = TasksClient()
     async with Client(server, extensions=[tasks]) as client:
         assert TASKS_EXTENSION in (client.server_capabilities.extensions or {})

@@ -97,9 +97,8 @@ def build_remote_server(settings: McpSettings, invocation: Invocation, metrics: 
     from gpt_image_mcp.core.budget import RequestBudget
     from gpt_image_mcp.core.errors import UserFacingError
     from gpt_image_mcp.entry.compose import AwsServices, image_service, job_service
-    from gpt_image_mcp.server.app import build_server
-    from gpt_image_mcp.server.job_tools import register_job_tools
-    from gpt_image_mcp.server.remote_tools import register_remote_tools
+    from gpt_image_mcp.server.app import REMOTE_TOOLS, build_server
+    from gpt_image_mcp.server.context import ToolContext
     from gpt_image_mcp.server.tasks import TasksExtension
 
     state_key = settings.request_state_key or get_secret(
@@ -118,11 +117,18 @@ def build_remote_server(settings: McpSettings, invocation: Invocation, metrics: 
             raise UserFacingError("This request carries no verified user; send an Authorization: Bearer token.")
         return user_from_subject(token.subject)
 
-    server = build_server(
-        service,
-        current_user,
-        name=SERVER_NAME,
+    context = ToolContext(
+        service=service,
+        jobs=jobs,
+        current_user=current_user,
+        calls=call_policy(service, jobs, settings.queue_url, invocation),
         safety_identifier=safety_identifier,
+        uploads=store,
+    )
+    return build_server(
+        context,
+        REMOTE_TOOLS,
+        name=SERVER_NAME,
         token_verifier=BearerTokenVerifier.from_settings(settings, api_keys),
         auth=AuthSettings(
             issuer_url=settings.cognito_issuer or settings.resource_url,  # type: ignore[arg-type]  # pydantic parses it
@@ -134,11 +140,7 @@ def build_remote_server(settings: McpSettings, invocation: Invocation, metrics: 
         request_state_security=RequestStateSecurity(keys=[state_key]),
         middleware=[ImageResultHook(metrics, logger)],
         extensions=[TasksExtension(jobs, current_user, poll_interval_ms=2000)],
-        calls=call_policy(service, jobs, settings.queue_url, invocation),
     )
-    register_job_tools(server, jobs, current_user)
-    register_remote_tools(server, store, current_user)
-    return server
 
 
 class McpFunction:

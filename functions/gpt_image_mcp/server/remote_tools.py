@@ -1,4 +1,4 @@
-"""Tools that only the remote server offers: a presigned upload link, so a user can bring an input image.
+"""The tool only the remote server offers: a presigned upload link, so a user can bring an input image.
 
 A remote client cannot read the user's disk. Besides base64 in the call, it can ask `create_upload_url` for a
 presigned POST into the user's own folder, upload the file with any HTTP client, and then name the returned key as
@@ -9,30 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, Protocol
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from gpt_image_mcp.server.app import structured
-from gpt_image_mcp.server.tooling import add_model_tool
+from gpt_image_mcp.server.context import ToolContext
+from gpt_image_mcp.server.replies import structured
+from gpt_image_mcp.server.tooling import ToolSpec
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # OpenAI's limit for an input image
 UploadContentType = Literal["image/png", "image/jpeg", "image/webp"]
+# Makes a new link (and, once used, a new file in the caller's folder); touches nothing outside this deployment.
 MAKES_LINK = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
-
-
-class UploadStore(Protocol):
-    """What the tool needs from the image store (`gpt_image_mcp.aws.s3_store.S3ImageStore`)."""
-
-    link_expiry_seconds: int
-
-    def presigned_upload(
-        self, user: str, key: str, content_type: str, max_bytes: int, expires: int
-    ) -> Mapping[str, Any]: ...
 
 
 class CreateUploadUrlArgs(BaseModel):
@@ -80,56 +72,52 @@ def curl_command(url: str, fields: Mapping[str, str], file_name: str) -> str:
     return " ".join(parts)
 
 
-def register_remote_tools(
-    server: MCPServer,
-    store: UploadStore,
-    current_user: Callable[[], str],
-    *,
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> None:
-    """Add `create_upload_url` to `server`; links live as long as the store's download links."""
+async def create_upload_url(tools: ToolContext, args: CreateUploadUrlArgs, ctx: Context) -> CallToolResult:
+    """A presigned POST into the caller's folder; the link lives as long as the store's download links."""
+    store = tools.uploads
+    assert store is not None, "create_upload_url is served only with an upload store"
+    user = tools.current_user()
+    expires = store.link_expiry_seconds
+    upload = await anyio.to_thread.run_sync(
+        store.presigned_upload, user, args.file_name, args.content_type, args.max_bytes, expires
+    )
+    local_name = str(upload["key"]).rsplit("/", 1)[-1]
+    fields = {str(k): str(v) for k, v in dict(upload["fields"]).items()}
+    result = UploadUrlResult(
+        url=str(upload["url"]),
+        fields=fields,
+        key=str(upload["key"]),
+        location=str(upload["location"]),
+        content_type=str(upload["content_type"]),
+        max_bytes=int(upload["max_bytes"]),
+        expires_in=int(upload["expires_in"]),
+        expires_at=(tools.clock() + dt.timedelta(seconds=int(upload["expires_in"]))).isoformat(timespec="seconds"),
+        curl=curl_command(str(upload["url"]), fields, local_name),
+    )
+    text = "\n".join(
+        [
+            f"Upload link for {result.location} ({result.content_type}, up to {result.max_bytes / 1_048_576:.1f} "
+            f"MB), valid for {result.expires_in // 60} min (until {result.expires_at}).",
+            "POST a multipart form to the URL with the fields below, then the file as the field 'file' (last):",
+            result.curl,
+            f"Afterwards pass reference_image_path={result.key!r} to edit_image or transform_image.",
+        ]
+    )
+    return structured(text, result)
 
-    async def create_upload_url(args: CreateUploadUrlArgs, ctx: Context) -> CallToolResult:
-        user = current_user()
-        expires = store.link_expiry_seconds
-        upload = await anyio.to_thread.run_sync(
-            store.presigned_upload, user, args.file_name, args.content_type, args.max_bytes, expires
-        )
-        local_name = str(upload["key"]).rsplit("/", 1)[-1]
-        fields = {str(k): str(v) for k, v in dict(upload["fields"]).items()}
-        result = UploadUrlResult(
-            url=str(upload["url"]),
-            fields=fields,
-            key=str(upload["key"]),
-            location=str(upload["location"]),
-            content_type=str(upload["content_type"]),
-            max_bytes=int(upload["max_bytes"]),
-            expires_in=int(upload["expires_in"]),
-            expires_at=(clock() + dt.timedelta(seconds=int(upload["expires_in"]))).isoformat(timespec="seconds"),
-            curl=curl_command(str(upload["url"]), fields, local_name),
-        )
-        text = "\n".join(
-            [
-                f"Upload link for {result.location} ({result.content_type}, up to {result.max_bytes / 1_048_576:.1f} "
-                f"MB), valid for {result.expires_in // 60} min (until {result.expires_at}).",
-                "POST a multipart form to the URL with the fields below, then the file as the field 'file' (last):",
-                result.curl,
-                f"Afterwards pass reference_image_path={result.key!r} to edit_image or transform_image.",
-            ]
-        )
-        return structured(text, result)
 
-    add_model_tool(
-        server,
-        "create_upload_url",
-        CreateUploadUrlArgs,
-        create_upload_url,
+UPLOAD_TOOLS: tuple[ToolSpec[Any], ...] = (
+    ToolSpec(
+        name="create_upload_url",
         title="Create upload link",
-        annotations=MAKES_LINK,
-        output=UploadUrlResult,
         description=(
             "Get a presigned link to upload an input image (png, jpeg, webp) into your folder, for use as "
             "reference_image_path of edit_image or transform_image. Returns the URL, form fields, key and a curl "
             "example."
         ),
-    )
+        arguments=CreateUploadUrlArgs,
+        output=UploadUrlResult,
+        annotations=MAKES_LINK,
+        handler=create_upload_url,
+    ),
+)

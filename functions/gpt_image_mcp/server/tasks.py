@@ -32,8 +32,8 @@ from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolName, JobStatus
-from gpt_image_mcp.server.app import image_result
-from gpt_image_mcp.server.tooling import error_result, guarded
+from gpt_image_mcp.server.replies import error_result, image_result
+from gpt_image_mcp.server.tooling import guarded
 
 log = logging.getLogger(__name__)
 

@@ -1,30 +1,107 @@
-"""Register a tool whose parameters are a pydantic model, and turn errors into clean tool results.
+"""The tool table's machinery: a tool declared once (`ToolSpec`), bound to a server's `ToolContext` as an SDK `Tool`.
 
-MCPServer derives a tool's input schema from the function signature. Image tools share most
-parameters, so the signature is generated from the argument model: one definition, three tools,
-each field's description and bounds visible to the client.
+Each tool module declares its tools as `ToolSpec`s next to their module-level handlers; a composition root lists the
+specs it serves and `MCPServer(tools=[...])` takes them in that order (a stable order: clients and prompt caches
+like it). The SDK `Tool` is built directly: its published input schema is the argument model's own (every field's
+description and bounds), and its argument model passes the arguments through untouched, so validation happens once,
+in the tool's model, and every bad argument, a missing one included, gets the same short message. The output schema
+is the SDK's, derived from the declared output model, and each structured result is checked against it.
 """
 
 from __future__ import annotations
 
-import inspect
+import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ValidationError, WithJsonSchema
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gpt_image_mcp.core.errors import UserFacingError
+from gpt_image_mcp.server.context import ToolContext
+from gpt_image_mcp.server.replies import error_result
 
 log = logging.getLogger(__name__)
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 T = TypeVar("T")
 
+Handler = Callable[[ToolContext, ArgsT, Context], Awaitable[CallToolResult]]
 
-def error_result(message: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(text=message)], is_error=True)
+# Reads the caller's own files and records; nothing outside this server.
+READS = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+# Saves new files, never overwrites; calls OpenAI (the open world), and each call is billed anew.
+WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec(Generic[ArgsT]):
+    """One tool: what a client sees of it (name, title, description, schemas, annotations) and what runs."""
+
+    name: str
+    title: str
+    description: str
+    arguments: type[ArgsT]
+    output: type[BaseModel]
+    annotations: ToolAnnotations
+    handler: Handler[ArgsT]
+
+    def input_schema(self) -> dict[str, Any]:
+        """The argument model's schema, under the title the SDK gives a function's arguments."""
+        schema = self.arguments.model_json_schema(by_alias=True)
+        schema.pop("description", None)
+        return {**schema, "title": f"{self.name}Arguments"}
+
+    def bind(self, context: ToolContext) -> Tool:
+        """The SDK tool that validates the arguments with `arguments` and runs `handler` with `context`."""
+
+        async def run(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+            return await guarded(self._call(context, arguments, ctx))
+
+        return Tool(
+            fn=run,
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            parameters=self.input_schema(),
+            fn_metadata=FuncMetadata(arg_model=_AsSent, output_model=self.output),
+            is_async=True,
+            context_kwarg="ctx",
+            annotations=self.annotations,
+        )
+
+    async def _call(self, context: ToolContext, arguments: Mapping[str, Any], ctx: Context) -> CallToolResult:
+        return await self.handler(context, validate(self.arguments, arguments), ctx)
+
+
+class _AsSent(ArgModelBase):
+    """The SDK's view of a tool's arguments: all of them, as sent (the tool's own model validates them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+def validate(model: type[ArgsT], arguments: Mapping[str, Any]) -> ArgsT:
+    """`model` from the arguments as sent; a list or object sent as a JSON string (some clients do) is decoded
+    for the fields that are not plain strings."""
+    decoded = dict(arguments)
+    for name, value in arguments.items():
+        field = model.model_fields.get(name)
+        if field is None or field.annotation is str or not isinstance(value, str):
+            continue
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(parsed, list | dict):
+            decoded[name] = parsed
+    return model.model_validate(decoded)
 
 
 async def guarded(call: Awaitable[T]) -> T | CallToolResult:
@@ -49,49 +126,3 @@ def describe_validation_error(error: ValidationError) -> str:
         sent = "" if item["type"] == "missing" else f" (got {item['input']!r:.60})"
         problems.append(f"{where}: {item['msg']}{sent}")
     return "; ".join(problems)
-
-
-def add_model_tool(
-    server: MCPServer,
-    name: str,
-    model: type[ArgsT],
-    handler: Callable[[ArgsT, Context], Awaitable[CallToolResult]],
-    *,
-    title: str,
-    description: str,
-    annotations: ToolAnnotations,
-    output: type[BaseModel],
-) -> None:
-    properties = model.model_json_schema()["properties"]
-    parameters = []
-    hints: dict[str, Any] = {}
-    for field_name, info in model.model_fields.items():
-        # The client sees the model's own schema for the field; validation happens once, in `model`,
-        # so every bad argument gets the same short message (the SDK would otherwise answer first).
-        annotation = Annotated[Any, WithJsonSchema(properties[field_name])]
-        default = inspect.Parameter.empty if info.is_required() else info.default
-        parameters.append(
-            inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-        )
-        hints[field_name] = annotation
-    parameters.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
-    hints["ctx"] = Context
-    returns = Annotated[CallToolResult, output]
-    hints["return"] = returns
-
-    async def tool(ctx: Context, **arguments: Any) -> CallToolResult:
-        return await guarded(_validated_call(model, handler, arguments, ctx))
-
-    tool.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
-    tool.__annotations__ = hints
-    tool.__name__ = name
-    server.add_tool(tool, name=name, title=title, description=description, annotations=annotations)
-
-
-async def _validated_call(
-    model: type[ArgsT],
-    handler: Callable[[ArgsT, Context], Awaitable[CallToolResult]],
-    arguments: dict[str, Any],
-    ctx: Context,
-) -> CallToolResult:
-    return await handler(model.model_validate(arguments), ctx)
