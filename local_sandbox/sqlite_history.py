@@ -1,9 +1,10 @@
 """`HistoryStore` on SQLite, plus the database's connection and schema so other local stores can share the file.
 
 The schema is versioned with `PRAGMA user_version`: `MIGRATIONS[n]` takes the database from version n to n + 1.
-Another table is added by appending a migration (1: jobs, see `sqlite_jobs`); every `connect` brings the file up
-to date. SQLite's own errors (a database locked past the wait, damaged, read-only, on a full disk) never reach a
-user raw: `DatabaseGuard` turns each into a `StorageError` that names the file and what to do.
+Another table is added by appending a migration (1: jobs, see `sqlite_jobs`; 2: which jobs are background ones);
+every `connect` brings the file up to date. SQLite's own errors (a database locked past the wait, damaged,
+read-only, on a full disk) never reach a user raw: `DatabaseGuard` turns each into a `StorageError` that names the
+file and what to do.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX jobs_user_created ON jobs (user, created_at DESC)",
         "CREATE INDEX jobs_status ON jobs (status, created_at)",
     ),
+    ("ALTER TABLE jobs ADD COLUMN background INTEGER NOT NULL DEFAULT 1",),  # 0: a synchronous call's job
 )
 _COLUMNS = (
     "uuid",

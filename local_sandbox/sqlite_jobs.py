@@ -34,6 +34,7 @@ _COLUMNS = (
     "lease_owner",
     "lease_expires",
     "cancel_requested",
+    "background",
 )
 _ALL = ", ".join(_COLUMNS)
 _INSERT = f"INSERT INTO jobs ({_ALL}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -58,6 +59,7 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
         for column in _COLUMNS
     }
     data["cancel_requested"] = bool(data["cancel_requested"])
+    data["background"] = bool(data["background"])
     return JobRecord.from_dict(data)
 
 
@@ -85,15 +87,25 @@ class SQLiteJobStore:
         return None if row is None else _from_row(row)
 
     def list(
-        self, user: str, *, status: JobStatus | None = None, tool_name: str | None = None, limit: int, offset: int
+        self,
+        user: str,
+        *,
+        status: JobStatus | None = None,
+        tool_name: str | None = None,
+        background: bool | None = None,
+        limit: int,
+        offset: int,
     ) -> JobPage:
-        where, params = ["user = ?"], [user]
+        where, params = ["user = ?"], list[str | int]([user])
         if status:
             where.append("status = ?")
             params.append(status)
         if tool_name:
             where.append("tool_name = ?")
             params.append(tool_name)
+        if background is not None:
+            where.append("background = ?")
+            params.append(int(background))
         condition = " AND ".join(where)
         with self._lock:
             self._connection.execute("BEGIN")  # one snapshot for the page and its total

@@ -22,6 +22,7 @@ from gpt_image_mcp.core.lifecycle import (
     Event,
     Fail,
     GiveUp,
+    HandOver,
     Heartbeat,
     JobRecord,
     OwnerAlive,
@@ -243,7 +244,13 @@ def test_giving_up_fails_a_pending_or_abandoned_job_with_the_reason() -> None:
     assert next_state(job("completed"), GiveUp(reason), NOW) is None
 
 
-@pytest.mark.parametrize("event", [Claim("w", LEASE, MAX), Recover(MAX), GiveUp("x"), RequestCancel()])
+def test_a_call_handed_over_becomes_a_background_job_while_unfinished() -> None:
+    for record in (job(background=False), held(background=False)):
+        assert next_state(record, HandOver(), NOW) == Change({"background": True}, {"status": record.status})
+    assert next_state(job("completed", background=False), HandOver(), NOW) is None
+
+
+@pytest.mark.parametrize("event", [Claim("w", LEASE, MAX), Recover(MAX), GiveUp("x"), RequestCancel(), HandOver()])
 @pytest.mark.parametrize("status", ["completed", "failed", "cancelled"])
 def test_a_finished_job_never_changes(event: Event, status: JobStatus) -> None:
     assert next_state(job(status), event, NOW) is None

@@ -78,6 +78,27 @@ def test_a_write_to_an_unknown_job_or_another_users_changes_nothing(store: SQLit
     assert store.get(A, "j1") == job("j1")
 
 
+def test_jobs_of_a_database_from_before_the_background_flag_stay_listed(tmp_path: Path) -> None:
+    """Migration 2 adds the flag; the jobs already there were all listed, and still are."""
+    path = tmp_path / "history.db"
+    connection = sqlite3.connect(path)
+    for statements in MIGRATIONS[:2]:
+        for statement in statements:
+            connection.execute(statement)
+    connection.execute("PRAGMA user_version = 2")
+    connection.execute(
+        "INSERT INTO jobs (job_id, user, tool_name, arguments_json, status, created_at, updated_at) "
+        "VALUES ('old', 'alice', 'generate_image', '{\"prompt\": \"p\"}', 'completed', 't', 't')"
+    )
+    connection.commit()
+    connection.close()
+    store = SQLiteJobStore(path)
+    old = store.get(A, "old")
+    assert old is not None and old.background is True
+    assert [r.job_id for r in store.list(A, background=True, limit=10, offset=0).records] == ["old"]
+    store.close()
+
+
 # -- the local runner's liveness check ------------------------------------------------------------
 
 

@@ -48,6 +48,15 @@ async def test_a_call_within_the_budget_returns_its_images_and_is_recorded_as_a_
     assert [record.status for record in page.records] == ["completed"]
     assert len(emulator.requests) == 1
 
+    background = await budget_client.call_tool("list_jobs", {})
+    assert background.structured_content is not None
+    assert (background.structured_content["total"], background.structured_content["jobs"]) == (0, [])
+    every = await budget_client.call_tool("list_jobs", {"include_synchronous": True})
+    assert every.structured_content is not None
+    assert [(j["job_id"], j["background"]) for j in every.structured_content["jobs"]] == [
+        (page.records[0].job_id, False)
+    ]
+
 
 async def test_a_call_past_the_budget_continues_as_a_job_and_completes_with_one_upstream_call(
     budget_client: Client, emulator: EmulatorServer, service: ImageService
@@ -58,6 +67,9 @@ async def test_a_call_past_the_budget_continues_as_a_job_and_completes_with_one_
     content = result.structured_content
     assert content is not None and content["status"] == "continues_as_job" and content["images"] == []
     job_id = content["job_id"]
+    listed = await budget_client.call_tool("list_jobs", {})  # told it continues as a job: it is listed as one
+    assert listed.structured_content is not None
+    assert [(j["job_id"], j["background"]) for j in listed.structured_content["jobs"]] == [(job_id, True)]
     message = result.content[0].text  # type: ignore[union-attr]
     assert (
         "still running after 1 s (OPENAI_IMAGE_SYNC_BUDGET)" in message

@@ -49,7 +49,7 @@ def store(tmp_path: Path) -> Iterator[SQLiteHistoryStore]:
 def test_creates_the_folder_and_a_versioned_wal_database(store: SQLiteHistoryStore, tmp_path: Path) -> None:
     connection = sqlite3.connect(tmp_path / "nested" / "history.db")
     try:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         connection.close()
@@ -71,7 +71,7 @@ def test_refuses_a_database_from_a_newer_server(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
         connect(tmp_path / "history.db")
     assert caught.value.message == (
-        f"The database {tmp_path / 'history.db'} has schema version 99, newer than this server knows (2); "
+        f"The database {tmp_path / 'history.db'} has schema version 99, newer than this server knows (3); "
         "upgrade the server or set HISTORY_DB_PATH to another file."
     )
 

@@ -17,7 +17,7 @@ from remote_jobs_support import Stack
 
 from gpt_image_mcp.aws.dynamo_jobs import DynamoJobStore
 from gpt_image_mcp.core.errors import InvalidArgumentError
-from gpt_image_mcp.core.jobs import JobStore, recover_abandoned, request_cancel, transition
+from gpt_image_mcp.core.jobs import JobStore, persist, recover_abandoned, transition
 from gpt_image_mcp.core.lifecycle import (
     Cancelled,
     Claim,
@@ -25,10 +25,12 @@ from gpt_image_mcp.core.lifecycle import (
     Event,
     Fail,
     GiveUp,
+    HandOver,
     Heartbeat,
     JobRecord,
     Recover,
     Release,
+    RequestCancel,
     next_state,
 )
 from local_sandbox.sqlite_jobs import SQLiteJobStore
@@ -83,7 +85,7 @@ class Jobs:
 
     def request_cancel(self, user: str, job_id: str) -> JobRecord | None:
         job = self.store.get(user, job_id)
-        return None if job is None else request_cancel(self.store, job, self.clock.now)
+        return None if job is None else persist(self.store, job, RequestCancel(), self.clock.now)
 
     def recover(self, is_abandoned: Any) -> list[JobRecord]:
         return recover_abandoned(self.store, is_abandoned, MAX, self.clock.now)
@@ -147,6 +149,34 @@ def test_list_filters_pages_and_isolates_users(store: JobStore, jobs: Jobs) -> N
     assert [r.job_id for r in store.list(B, limit=10, offset=0).records] == ["b1"]
     assert store.list("carol", limit=10, offset=0) == ([], 0)
     assert store.list(A, limit=10, offset=0).records[0] == got(store, "e1")
+
+
+def test_list_shows_background_jobs_or_every_job(store: JobStore, jobs: Jobs, clock: Clock) -> None:
+    """Synchronous calls are recorded as jobs too (`background=False`); a listing of background jobs leaves them out
+    until a call continues in the background (`HandOver`)."""
+    store.create(job("started", created="2026-01-01T00:00:01.000+00:00"))
+    store.create(dataclasses.replace(job("call", created="2026-01-01T00:00:02.000+00:00"), background=False))
+    store.create(dataclasses.replace(job("slow call", created="2026-01-01T00:00:03.000+00:00"), background=False))
+    assert got(store, "call").background is False
+
+    def listed(background: bool | None) -> list[str]:
+        return [r.job_id for r in store.list(A, background=background, limit=10, offset=0).records]
+
+    assert listed(None) == ["slow call", "call", "started"]
+    assert listed(True) == ["started"]
+    assert listed(False) == ["slow call", "call"]
+    assert store.list(A, background=True, limit=10, offset=0).total == 1
+
+    jobs.claim("slow call", "w1")
+    handed = jobs.on("slow call", HandOver())
+    assert handed is not None and handed.background
+    assert got(store, "slow call") == handed
+    assert listed(True) == ["slow call", "started"]
+    assert store.list(A, background=True, status="running", limit=10, offset=0).total == 1
+
+    jobs.on("call", RequestCancel())
+    assert jobs.on("call", HandOver()) is None  # finished: never changes
+    assert listed(True) == ["slow call", "started"]
 
 
 def test_claim_is_exclusive_and_counts_attempts(store: JobStore, jobs: Jobs, clock: Clock) -> None:
@@ -272,7 +302,7 @@ def test_a_cancel_that_meets_a_claim_reads_again_and_asks_the_new_owner(
     store.create(job("j1"))
     seen_pending = got(store, "j1")
     jobs.claim("j1", "w1")  # between the user's read and the user's write
-    asked = request_cancel(store, seen_pending, clock.now)
+    asked = persist(store, seen_pending, RequestCancel(), clock.now)
     assert (asked.status, asked.cancel_requested, asked.lease_owner) == ("running", True, "w1")
     assert got(store, "j1") == asked
 

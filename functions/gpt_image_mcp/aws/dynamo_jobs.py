@@ -170,6 +170,7 @@ class DynamoJobStore:
             "progress": _number(record.progress),
             "attempts": _number(record.attempts),
             "cancel_requested": {"BOOL": record.cancel_requested},
+            "background": {"BOOL": record.background},
             "expires_at": self._expires(now),
         }
         for name in ("error", "history_id", "lease_owner"):
@@ -224,6 +225,7 @@ class DynamoJobStore:
             lease_owner=text("lease_owner"),
             lease_expires=float(item["lease_expires"]["N"]) if "lease_expires" in item else None,
             cancel_requested=bool(item.get("cancel_requested", {}).get("BOOL", False)),
+            background=bool(item.get("background", {}).get("BOOL", True)),  # items from before the flag: background
         )
 
     def _load_arguments(self, item: dict[str, AttributeValue]) -> dict[str, Any]:
@@ -266,7 +268,14 @@ class DynamoJobStore:
         return self._from_item(item, full=True)
 
     def list(
-        self, user: str, *, status: JobStatus | None = None, tool_name: str | None = None, limit: int, offset: int
+        self,
+        user: str,
+        *,
+        status: JobStatus | None = None,
+        tool_name: str | None = None,
+        background: bool | None = None,
+        limit: int,
+        offset: int,
     ) -> JobPage:
         """Newest first (the `by_created` index); the total is counted by reading the rest of the partition,
         as the history store does."""
@@ -278,6 +287,9 @@ class DynamoJobStore:
             filters.append(f"{e.name('status')} = {e.value(_text(status))}")
         if tool_name:
             filters.append(f"{e.name('tool_name')} = {e.value(_text(tool_name))}")
+        if background is not None:
+            flag, value = e.name("background"), e.value({"BOOL": background})
+            filters.append(f"({flag} = {value} OR attribute_not_exists({flag}))" if background else f"{flag} = {value}")
         request: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": INDEX_BY_CREATED,

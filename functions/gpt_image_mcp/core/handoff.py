@@ -6,8 +6,9 @@ quality image can take minutes. Two policies share one shape, `run(...) -> Image
 - `DirectCalls` runs the call in the request. With a `JobService`, a call the request's time budget refuses up front
   (`TooSlowError`, raised before anything is sent) is started as a durable job instead.
 - `BudgetedCalls` runs every call as a durable job and waits for it up to a budget: finished in time, the caller
-  gets the images as usual; still running, the caller gets the job id and the work goes on, already recorded,
-  cancellable and recoverable like any job. Locally the job runs in this process; remotely on the SQS worker.
+  gets the images as usual (the job stays a record of the call, which `list_jobs` shows only when asked); still
+  running, the caller gets the job id and the work goes on as a background job, already recorded, cancellable and
+  recoverable like any job. Locally the job runs in this process; remotely on the SQS worker.
 """
 
 from __future__ import annotations
@@ -87,10 +88,11 @@ class BudgetedCalls:
     ) -> ImageOutcome | Handoff:
         budget = self.budget()
         if self.run_now is None:
-            record = await self.jobs.start(user, tool, args)  # validated, committed, then queued for a worker
+            # validated, committed, then queued for a worker
+            record = await self.jobs.start(user, tool, args, background=False)
             finished = anyio.Event()  # never set here: the row tells when the worker is done
         else:
-            record = await self.jobs.start(user, tool, args, enqueue=False)
+            record = await self.jobs.start(user, tool, args, enqueue=False, background=False)
             finished = await self.run_now(record)
         reported, wait = -1.0, FIRST_POLL_SECONDS
         with anyio.move_on_after(budget):
@@ -107,6 +109,8 @@ class BudgetedCalls:
                 if record.progress != reported:
                     reported = record.progress
                     await progress(record.progress, record.message)
+        if not record.finished:
+            record = await self.jobs.hand_over(record)  # one of the user's background jobs from now on
         if not record.finished:
             return Handoff(record, f"it was still running after {budget:.0f} s ({self.limit})")
         final, outcome = await self.jobs.result(user, record.job_id)

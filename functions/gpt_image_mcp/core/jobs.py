@@ -44,6 +44,7 @@ from gpt_image_mcp.core.lifecycle import (
     Event,
     Fail,
     GiveUp,
+    HandOver,
     Heartbeat,
     JobRecord,
     OwnerAlive,
@@ -65,7 +66,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_MAX_ATTEMPTS = 2  # each attempt may be billed upstream: one retry after a crash, then fail
 RECOVERY_SCAN_LIMIT = 1000  # jobs looked at per status by one recovery sweep
-_CANCEL_TRIES = 5  # a job moves on at most a few times while a cancel is written
+_PERSIST_TRIES = 5  # a job moves on at most a few times while a user's change is written
 _HISTORY_IDS = uuid.UUID("5d0c6f1e-8f5b-4a57-9a43-2f7c1e0b9d21")  # namespace of the history ids of jobs
 
 
@@ -103,9 +104,16 @@ class JobStore(Protocol):
         ...
 
     def list(
-        self, user: str, *, status: JobStatus | None = None, tool_name: str | None = None, limit: int, offset: int
+        self,
+        user: str,
+        *,
+        status: JobStatus | None = None,
+        tool_name: str | None = None,
+        background: bool | None = None,
+        limit: int,
+        offset: int,
     ) -> JobPage:
-        """Newest first, with the total that matches the filters."""
+        """Newest first, with the total that matches the filters (`background`: only jobs with that flag)."""
         ...
 
     def write(self, job: JobRecord, change: Change) -> bool:
@@ -131,11 +139,11 @@ def transition(store: JobStore, job: JobRecord, event: Event, now: float) -> Job
     return apply(job, change)
 
 
-def request_cancel(store: JobStore, job: JobRecord, now: float) -> JobRecord:
-    """`RequestCancel`, read again and retried while the job moves on under it (pending -> running ...); the job
-    as it now is (a finished job unchanged)."""
-    for _ in range(_CANCEL_TRIES):
-        changed = transition(store, job, RequestCancel(), now)
+def persist(store: JobStore, job: JobRecord, event: Event, now: float) -> JobRecord:
+    """Apply `event` to a job that may move on under it (pending -> running ...): read again and retried until it
+    is written; the job as it now is (a finished job unchanged)."""
+    for _ in range(_PERSIST_TRIES):
+        changed = transition(store, job, event, now)
         if changed is not None:
             return changed
         again = store.get(job.user, job.job_id)
@@ -144,7 +152,7 @@ def request_cancel(store: JobStore, job: JobRecord, now: float) -> JobRecord:
         if again.finished:
             return again
         job = again
-    raise UserFacingError(f"Job {job.job_id} kept changing while it was being cancelled; call cancel_job again.")
+    raise UserFacingError(f"Job {job.job_id} kept changing while it was being updated; try again.")
 
 
 def recover_abandoned(
@@ -243,12 +251,19 @@ class JobService:
     # -- what a user calls ------------------------------------------------------------------------
 
     async def start(
-        self, user: str, tool_name: ImageToolName, args: ImageToolArgs, *, enqueue: bool = True
+        self,
+        user: str,
+        tool_name: ImageToolName,
+        args: ImageToolArgs,
+        *,
+        enqueue: bool = True,
+        background: bool = True,
     ) -> JobRecord:
         """Validate fully first (bad input is refused now, nothing queued), then persist, then enqueue.
 
         `enqueue=False` leaves the pending row to a caller that runs it at once (`execute`); should that caller
-        die, recovery finds the row like any other pending job."""
+        die, recovery finds the row like any other pending job. `background=False` records a synchronous call's
+        job, which `list` leaves out unless asked (`hand_over` makes it a background job)."""
         await self.images.plan(user, tool_name, args)
         now = utc_iso(self.clock())
         record = JobRecord(
@@ -259,6 +274,7 @@ class JobService:
             status="pending",
             created_at=now,
             updated_at=now,
+            background=background,
         )
         await anyio.to_thread.run_sync(self.store.create, record)
         if not enqueue:
@@ -307,7 +323,7 @@ class JobService:
         before = await self.status(user, job_id)
         if before.finished:
             raise InvalidArgumentError(f"Job {before.job_id} already finished ({before.status}); nothing to cancel.")
-        record = await anyio.to_thread.run_sync(lambda: request_cancel(self.store, before, self.clock()))
+        record = await anyio.to_thread.run_sync(lambda: persist(self.store, before, RequestCancel(), self.clock()))
         if record.finished and record.status != "cancelled":
             raise InvalidArgumentError(f"Job {record.job_id} finished ({record.status}) before it could be cancelled.")
         with anyio.move_on_after(self.cancel_wait_seconds):
@@ -316,11 +332,25 @@ class JobService:
                 record = await self.status(user, record.job_id)
         return record
 
+    async def hand_over(self, job: JobRecord) -> JobRecord:
+        """A synchronous call's job continues in the background; the job as it now is."""
+        return await anyio.to_thread.run_sync(lambda: persist(self.store, job, HandOver(), self.clock()))
+
     async def list(
-        self, user: str, *, status: JobStatus | None, tool_name: str | None, limit: int, offset: int
+        self,
+        user: str,
+        *,
+        status: JobStatus | None,
+        tool_name: str | None,
+        limit: int,
+        offset: int,
+        background: bool | None = True,
     ) -> JobPage:
+        """The user's background jobs (`background=None`: the jobs of synchronous calls too)."""
         return await anyio.to_thread.run_sync(
-            lambda: self.store.list(user, status=status, tool_name=tool_name, limit=limit, offset=offset)
+            lambda: self.store.list(
+                user, status=status, tool_name=tool_name, background=background, limit=limit, offset=offset
+            )
         )
 
     # -- what a worker calls ----------------------------------------------------------------------

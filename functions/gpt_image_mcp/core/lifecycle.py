@@ -75,6 +75,7 @@ class JobRecord:
     lease_owner: str | None = None
     lease_expires: float | None = None  # epoch seconds
     cancel_requested: bool = False
+    background: bool = True  # False: the record of a synchronous call (list_jobs leaves it out unless asked)
 
     @property
     def finished(self) -> bool:
@@ -165,7 +166,13 @@ class GiveUp:
     reason: str
 
 
-Event = Claim | Heartbeat | Complete | Fail | Cancelled | Release | RequestCancel | Recover | GiveUp
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """A synchronous call's job continues in the background (the call's time ran out): from now on it is one of
+    the user's background jobs."""
+
+
+Event = Claim | Heartbeat | Complete | Fail | Cancelled | Release | RequestCancel | Recover | GiveUp | HandOver
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +255,10 @@ def next_state(job: JobRecord, event: Event, now: float) -> Change | None:
             else:
                 sets = {"status": "failed", "message": FAILED, "error": out_of_attempts(job.attempts)}
             return _unowned(job, sets, stamp)
+        case HandOver():
+            if job.finished:
+                return None
+            return Change({"background": True}, {"status": job.status})
         case GiveUp(reason):
             if job.status not in ("pending", "running"):
                 return None

@@ -201,5 +201,14 @@ class ListJobsArgs(BaseModel):
         JobStatus | None, Field(description="Only jobs in this state: pending, running, completed, failed, cancelled.")
     ] = None
     tool_name: Annotated[ImageToolName | None, Field(description="Only jobs of this tool.")] = None
+    include_synchronous: Annotated[
+        bool,
+        Field(
+            description=(
+                "Also list the jobs of synchronous image calls (every generate_image, edit_image and "
+                "transform_image call is recorded as a job); by default only background jobs are listed."
+            )
+        ),
+    ] = False
     limit: Annotated[int, Field(ge=1, le=100, description="Jobs per page (1-100), newest first.")] = 20
     offset: Annotated[int, Field(ge=0, description="Jobs to skip, for paging.")] = 0

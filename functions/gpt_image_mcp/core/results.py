@@ -121,6 +121,12 @@ class JobInfo(BaseModel):
     updated_at: str
     attempts: int = Field(description="Times a worker started it (more than 1 after a server restart).")
     cancel_requested: bool
+    background: bool = Field(
+        description=(
+            "True for a background job (start_generation_job, an MCP task, or a call that continued as a job); "
+            "False for the record of a synchronous call."
+        )
+    )
     error: str | None = Field(description="Why it failed, when it failed.")
     history_id: str | None = Field(description="The history record of the finished call, once completed.")
 

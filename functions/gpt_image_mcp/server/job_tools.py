@@ -59,7 +59,12 @@ async def cancel_job(tools: ToolContext, args: JobIdArgs, ctx: Context) -> CallT
 
 async def list_jobs(tools: ToolContext, args: ListJobsArgs, ctx: Context) -> CallToolResult:
     page = await tools.jobs.list(
-        tools.current_user(), status=args.status, tool_name=args.tool_name, limit=args.limit, offset=args.offset
+        tools.current_user(),
+        status=args.status,
+        tool_name=args.tool_name,
+        background=None if args.include_synchronous else True,
+        limit=args.limit,
+        offset=args.offset,
     )
     shown = f"{args.offset + 1}-{args.offset + len(page.records)}" if page.records else "none"
     lines = [f"Jobs: {page.total}; showing {shown}, newest first."]
@@ -119,7 +124,10 @@ JOB_TOOLS: tuple[ToolSpec[Any], ...] = (
     ToolSpec(
         name="list_jobs",
         title="List jobs",
-        description="Your background jobs, newest first, filtered by status or tool.",
+        description=(
+            "Your background jobs, newest first, filtered by status or tool; include_synchronous also lists the "
+            "jobs recorded for synchronous image calls."
+        ),
         arguments=ListJobsArgs,
         output=JobListResult,
         annotations=READS,

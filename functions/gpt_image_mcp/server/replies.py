@@ -109,6 +109,7 @@ def job_info(record: JobRecord) -> JobInfo:
         updated_at=record.updated_at,
         attempts=record.attempts,
         cancel_requested=record.cancel_requested,
+        background=record.background,
         error=record.error,
         history_id=record.history_id,
     )
