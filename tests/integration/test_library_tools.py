@@ -154,6 +154,19 @@ async def test_list_history_bad_arguments(client: Client) -> None:
 # --- get_history_by_uuid ------------------------------------------------------------------------------------
 
 
+async def test_get_history_by_uuid_links_are_made_at_read_time(client: Client, settings: LocalSettings) -> None:
+    made = await generate(client, "two boats", output_path="boats.png", quality="low", sample_count=2)
+    history_id = made.structured_content["history_id"]
+    (settings.output_dir / "boats_1.png").unlink()
+
+    record = (await succeeds(client, "get_history_by_uuid", {"uuid": history_id})).structured_content
+
+    assert [(image["key"], image["link"]) for image in record["images"]] == [
+        ("boats_1.png", None),
+        ("boats_2.png", (settings.output_dir / "boats_2.png").as_uri()),
+    ]
+
+
 async def test_get_history_by_uuid_returns_the_whole_record(client: Client, settings: LocalSettings) -> None:
     made = await generate(client, "a paper boat", output_path="boat.png", quality="low", size="1536x1024")
     history_id = made.structured_content["history_id"]
@@ -177,6 +190,7 @@ async def test_get_history_by_uuid_returns_the_whole_record(client: Client, sett
             "width": 1536,
             "height": 1024,
             "size_bytes": saved.stat().st_size,
+            "link": saved.as_uri(),
         }
     ]
     assert record["usage"] == made.structured_content["usage"]

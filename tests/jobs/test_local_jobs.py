@@ -97,6 +97,23 @@ async def test_a_job_runs_to_completed_with_progress_and_a_rich_result(
     assert service.history.get(LOCAL_USER, result["history_id"]) is not None
 
 
+async def test_a_job_result_links_files_as_they_are_now(job_client: Client, settings: LocalSettings) -> None:
+    job_id = await start(job_client, prompt="two shells", output_path="shells.png", sample_count=2)
+    await eventually(lambda: _status_is(job_client, job_id))
+    (settings.output_dir / "shells_2.png").unlink()
+
+    result = await job_client.call_tool("get_job_result", {"job_id": job_id})
+
+    assert not result.is_error, text(result)
+    images = result.structured_content["result"]["images"]
+    assert [image["link"] for image in images] == [
+        (settings.output_dir / name).as_uri() for name in ("shells_1.png", "shells_2.png")
+    ]
+    warning = "No longer in your folder, so their links do not work: shells_2.png."
+    assert warning in result.structured_content["result"]["warnings"]
+    assert f"Note: {warning}" in text(result)
+
+
 async def test_pending_and_running_results_say_where_the_job_stands(
     job_client: Client, emulator: EmulatorServer
 ) -> None:

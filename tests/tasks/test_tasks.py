@@ -91,6 +91,26 @@ async def test_a_declaring_client_gets_a_task_and_polls_it_to_the_rich_result(
     assert ("working", "10%: Sending the request to OpenAI (gpt-image-2)") in tasks.seen, tasks.seen
 
 
+async def test_tasks_get_reads_a_finished_task_with_its_files_as_they_are_now(
+    task_server: MCPServer, settings: LocalSettings
+) -> None:
+    tasks = TasksClient()
+    async with Client(task_server, extensions=[tasks]) as client:
+        done = await client.call_tool(
+            "generate_image", {"prompt": "pair", "output_path": "pair.png", "sample_count": 2}
+        )
+        assert not done.is_error, text(done)
+        (settings.output_dir / "pair_1.png").unlink()
+        later = await get_task(client, tasks.handles[0].task_id)
+    assert later.status == "completed" and later.result is not None
+    result = later.result["structuredContent"]
+    assert [image["link"] for image in result["images"]] == [
+        (settings.output_dir / name).as_uri() for name in ("pair_1.png", "pair_2.png")
+    ]
+    assert result["warnings"] == ["No longer in your folder, so their links do not work: pair_1.png."]
+    assert done.structured_content is not None and done.structured_content["warnings"] == []
+
+
 async def test_the_task_result_is_the_synchronous_result(task_server: MCPServer, emulator: EmulatorServer) -> None:
     """Field for field the CallToolResult JSON the synchronous tool returns (file names and ids aside)."""
     arguments = {"prompt": "twins", "include_thumbnail": True, "return_base64": True}

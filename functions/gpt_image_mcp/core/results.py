@@ -105,7 +105,10 @@ class HistoryDetail(BaseModel):
     prompt: str
     parameters: dict[str, object]
     param_hash: str
-    images: list[dict[str, object]]
+    images: list[dict[str, object]] = Field(
+        description="Each file: key, location, format, width, height, size_bytes, and a link made now (null when "
+        "the file is no longer there)."
+    )
     usage: dict[str, object] | None
     cost: dict[str, object] | None
 

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,8 +269,32 @@ class ImageService:
         await self._attach(outcome, args, stored)
         return outcome
 
+    async def fresh_links(self, user: str, keys: Sequence[str]) -> list[str | None]:
+        """A link made now for each key: a presigned link expires (1 h by default) long before a job or a history
+        record does. None for a file that is no longer there."""
+
+        def make() -> list[str | None]:
+            links: list[str | None] = []
+            for key in keys:
+                try:
+                    links.append(self.images.link_for(user, key))
+                except NotFoundError:
+                    links.append(None)
+            return links
+
+        return await anyio.to_thread.run_sync(make)
+
     async def reopen(self, user: str, result: ImageToolResult, args: ImageToolArgs) -> ImageOutcome:
-        """The outcome of an earlier call (a finished job), with thumbnails and inline data read back from its files."""
+        """The outcome of an earlier call (a finished job): links made now, thumbnails and inline data read back from
+        its files."""
+        links = await self.fresh_links(user, [file.path for file in result.images])
+        gone = [file.path for file, link in zip(result.images, links, strict=True) if link is None]
+        images = [
+            file if link is None else file.model_copy(update={"link": link})
+            for file, link in zip(result.images, links, strict=True)
+        ]
+        warnings = [f"No longer in your folder, so their links do not work: {', '.join(gone)}."] if gone else []
+        result = result.model_copy(update={"images": images, "warnings": [*result.warnings, *warnings]})
         outcome = ImageOutcome(result=result)
         want_thumbnail = self.settings.thumbnail if args.include_thumbnail is None else args.include_thumbnail
         if not (want_thumbnail or args.return_base64):

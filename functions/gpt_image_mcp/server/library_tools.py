@@ -67,7 +67,9 @@ async def list_history(tools: ToolContext, args: ListHistoryArgs, ctx: Context) 
 
 
 async def get_history_by_uuid(tools: ToolContext, args: GetHistoryArgs, ctx: Context) -> CallToolResult:
-    record = await tools.service.get_history(tools.current_user(), args.uuid)
+    user = tools.current_user()
+    record = await tools.service.get_history(user, args.uuid)
+    links = await tools.service.fresh_links(user, [image.key for image in record.images])  # made now: links expire
     detail = HistoryDetail(
         uuid=record.uuid,
         created_at=record.created_at,
@@ -76,7 +78,7 @@ async def get_history_by_uuid(tools: ToolContext, args: GetHistoryArgs, ctx: Con
         prompt=record.prompt,
         parameters=record.parameters,
         param_hash=record.param_hash,
-        images=[asdict(i) for i in record.images],
+        images=[{**asdict(image), "link": link} for image, link in zip(record.images, links, strict=True)],
         usage=record.usage,
         cost=record.cost,
     )
