@@ -40,6 +40,7 @@ LOGICAL_IDS = {
     "history_table": "HistoryTable",
     "jobs_table": "JobsTable",
     "api_keys_table": "ApiKeysTable",
+    "oauth_table": "OauthTable",
     "queue_url": "JobsQueue",
     "dlq_url": "JobsDeadLetterQueue",
 }
@@ -61,11 +62,14 @@ class AwsNames:
     history_table: str
     jobs_table: str
     api_keys_table: str
+    oauth_table: str
     queue_url: str
     dlq_url: str
 
     def environment(self) -> dict[str, str]:
-        """The functions' environment variables that name these resources (same names as in template.yaml)."""
+        """The functions' environment variables that name these resources (same names as in template.yaml).
+
+        Not OAUTH_TABLE: it turns the OAuth façade on, which needs Cognito settings; the remote shape sets them all."""
         return {
             "IMAGES_BUCKET": self.bucket,
             "HISTORY_TABLE": self.history_table,

@@ -5,6 +5,8 @@
 * moto's server (`moto_server`: DynamoDB writes atomic, as on AWS) with the template's bucket, queues and tables
   (`aws_resources`);
 * the OpenAI images emulator;
+* a Cognito hosted-login stand-in (`cognito`), so that the OAuth façade's flow (CIMD or DCR client, consent, sign-in,
+  tokens) runs too: the demo user signs in with the printed password;
 * an HTTP front that turns each request into an API Gateway HTTP API (payload 2.0) event, invokes the real MCP
   Lambda handler code (`McpFunction`, what `lambda_mcp.handler` runs) on one worker thread — one warm container, as
   on Lambda — and writes the Lambda proxy response back (status, headers, cookies, base64 bodies).
@@ -32,6 +34,7 @@ from gpt_image_mcp.entry.lambda_mcp import McpFunction
 from gpt_image_mcp.entry.lambda_worker import WorkerFunction
 from local_sandbox.standins.api_gateway import ApiGatewayFront, LambdaContainer
 from local_sandbox.standins.aws_resources import AwsClients, AwsNames, create_resources
+from local_sandbox.standins.cognito import CognitoStandIn
 from local_sandbox.standins.emulator import EmulatorServer
 from local_sandbox.standins.lambda_context import REGION
 from local_sandbox.standins.moto_server import MotoServer
@@ -63,6 +66,8 @@ class RemoteShape:
     mcp_url: str = field(default="", init=False)
     token: str = field(default="", init=False, repr=False)
     emulator: EmulatorServer = field(init=False)
+    cognito: CognitoStandIn = field(init=False)  # the hosted login the OAuth façade signs people in with
+    login_password: str = field(default_factory=lambda: secrets.token_urlsafe(12), init=False, repr=False)
     function: McpFunction = field(init=False, repr=False)
     container: LambdaContainer = field(init=False)
     names: AwsNames | None = field(default=None, init=False)
@@ -85,6 +90,8 @@ class RemoteShape:
                 AwsClients(s3=clients.s3_client(), sqs=clients.sqs_client(), dynamodb=clients.dynamodb_client())
             )
             self.emulator = EmulatorServer(self.host).start()
+            self.cognito = CognitoStandIn(self.host).start()
+            self.cognito.add_user(self.demo_user, self.login_password)
             self._front = ApiGatewayFront((self.host, self.port))
             self.mcp_url = f"http://{self.host}:{self._front.port}/mcp"
             self.env = self.lambda_env(self._front.port)
@@ -106,6 +113,8 @@ class RemoteShape:
         """The MCP function's environment, as template.yaml sets it, pointed at the local stand-ins."""
         assert self.names is not None, "start() first"
         hosts = f"{self.host}:{port},localhost:{port}"
+        hosts_client = self.cognito.add_client([])  # a pre-registered MCP host, as template.yaml's UserPoolClient
+        facade = self.cognito.add_client([f"http://{self.host}:{port}/oauth/callback"])
         return {
             **os.environ,
             **self.names.environment(),
@@ -116,6 +125,13 @@ class RemoteShape:
             "OPENAI_API_KEY": EMULATOR_KEY,
             "OPENAI_BASE_URL": self.emulator.base_url,
             "MCP_REQUEST_STATE_KEY": secrets.token_hex(32),
+            "COGNITO_ISSUER": self.cognito.issuer,
+            "COGNITO_CLIENT_IDS": hosts_client.client_id,
+            "OAUTH_TABLE": self.names.oauth_table,
+            "COGNITO_DOMAIN": self.cognito.base_url,
+            "OAUTH_UPSTREAM_CLIENT_ID": facade.client_id,
+            "OAUTH_UPSTREAM_CLIENT_SECRET": facade.secret,
+            "OAUTH_SIGNING_KEY": secrets.token_urlsafe(48),
             "POWERTOOLS_SERVICE_NAME": "gpt-image-mcp",
             **self.extra_env,
         }
@@ -144,6 +160,8 @@ class RemoteShape:
             self.container.close()
         with contextlib.suppress(AttributeError):
             self.emulator.stop()
+        with contextlib.suppress(AttributeError):
+            self.cognito.stop()
         moto, self._moto = self._moto, None
         if moto is not None:
             moto.stop()
@@ -206,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         print(f"AWS (moto):   {shape.moto_url}   OpenAI emulator: {shape.emulator.base_url}", flush=True)
+        print(
+            f"OAuth:        add {shape.mcp_url} by URL alone; sign in at the Cognito stand-in as {shape.demo_user!r} "
+            f"with password {shape.login_password}",
+            flush=True,
+        )
         print(
             "Remote shape running on loopback (moto + emulator, not AWS or OpenAI); Ctrl-C stops it.", file=sys.stderr
         )

@@ -196,6 +196,7 @@ def test_names_and_idempotence(aws: AwsClients) -> None:
         history_table="local-history-table",
         jobs_table="local-jobs-table",
         api_keys_table="local-api-keys-table",
+        oauth_table="local-oauth-table",
         queue_url=first.queue_url,
         dlq_url=first.dlq_url,
     )
@@ -209,7 +210,7 @@ def test_names_and_idempotence(aws: AwsClients) -> None:
     assert second == first
     assert aws.dynamodb.get_item(TableName=first.jobs_table, Key={"user": {"S": "u"}, "job_id": {"S": "j"}})["Item"]
     assert aws.s3.get_object(Bucket=first.bucket, Key="users/u/a.png")["Body"].read() == b"png"
-    assert len(aws.dynamodb.list_tables()["TableNames"]) == 3
+    assert len(aws.dynamodb.list_tables()["TableNames"]) == 4
     assert len(aws.sqs.list_queues()["QueueUrls"]) == 2
     assert [b["Name"] for b in aws.s3.list_buckets()["Buckets"]] == ["local-images-bucket"]
 
@@ -217,6 +218,7 @@ def test_names_and_idempotence(aws: AwsClients) -> None:
 def test_session_and_prefix(aws: AwsClients, moto_url: str) -> None:
     names = create_resources(boto3.session.Session(), endpoint_url=moto_url, prefix="ci-7")
     assert names.bucket == "ci-7-images-bucket"
+    assert names.oauth_table == "ci-7-oauth-table"  # named by the remote shape only with the façade's settings
     assert names.environment() == {
         "IMAGES_BUCKET": "ci-7-images-bucket",
         "HISTORY_TABLE": "ci-7-history-table",

@@ -168,6 +168,16 @@ MCP_ROUTES = {
     ("GET", "/mcp"),
     ("DELETE", "/mcp"),
     ("GET", "/.well-known/oauth-protected-resource/mcp"),
+    # the OAuth façade (gpt_image_mcp.oauth.routes)
+    ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/authorize"),
+    ("POST", "/authorize"),
+    ("GET", "/consent"),
+    ("POST", "/consent"),
+    ("GET", "/oauth/callback"),
+    ("POST", "/token"),
+    ("POST", "/register"),
 }
 
 
@@ -340,9 +350,23 @@ def test_request_state_secret_is_generated(template: dict[str, Any]) -> None:
     assert env["MCP_REQUEST_STATE_SECRET_ARN"] == {"Ref": "RequestStateSecret"}
 
 
+FACADE_CLIENT_SECRET_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+    "${AWS::StackName}/oauth-facade-client-??????"
+)
+
+
 def test_policies_are_scoped(template: dict[str, Any]) -> None:
     for logical_id, secrets in (
-        ("McpFunction", [{"Ref": "OpenAIKeySecretArn"}, {"Ref": "RequestStateSecret"}]),
+        (
+            "McpFunction",
+            [
+                {"Ref": "OpenAIKeySecretArn"},
+                {"Ref": "RequestStateSecret"},
+                {"Ref": "OAuthSigningSecret"},
+                {"Fn::Sub": FACADE_CLIENT_SECRET_ARN},
+            ],
+        ),
         ("WorkerFunction", [{"Ref": "OpenAIKeySecretArn"}]),
     ):
         statements = _statements(template, logical_id)
@@ -366,6 +390,30 @@ def test_policies_are_scoped(template: dict[str, Any]) -> None:
     assert "sqs:SendMessage" in mcp_actions
     key_statement = next(s for s in _statements(template, "McpFunction") if s.get("Sid") == "ApiKeyLookup")
     assert not {"dynamodb:PutItem", "dynamodb:DeleteItem"} & set(key_statement["Action"]), "keys are minted by the CLI"
+    oauth = next(s for s in _statements(template, "McpFunction") if s.get("Sid") == "OAuthState")
+    assert oauth["Resource"] == {"Fn::GetAtt": ["OauthTable", "Arn"]}
+    assert set(oauth["Action"]) == {
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+
+
+def test_the_oauth_facade_is_wired_without_a_cycle(template: dict[str, Any]) -> None:
+    """The function names the façade's Cognito client only through a secret's name: the client names the API."""
+    env = _function(template, "McpFunction")["Environment"]["Variables"]
+    assert env["OAUTH_TABLE"] == {"Ref": "OauthTable"}
+    assert env["OAUTH_SIGNING_SECRET_ARN"] == {"Ref": "OAuthSigningSecret"}
+    assert env["OAUTH_UPSTREAM_CLIENT_SECRET_ID"] == {"Fn::Sub": "${AWS::StackName}/oauth-facade-client"}
+    assert _props(template, "FacadeUserPoolClientSecret")["Name"] == {
+        "Fn::Sub": "${AWS::StackName}/oauth-facade-client"
+    }
+    client = _props(template, "FacadeUserPoolClient")
+    assert client["GenerateSecret"] is True and client["AllowedOAuthFlows"] == ["code"]
+    callbacks = json.dumps(client["CallbackURLs"])
+    assert "/oauth/callback" in callbacks and "${HttpApi}" in callbacks
+    assert _props(template, "OAuthSigningSecret")["GenerateSecretString"]["PasswordLength"] >= 32
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -399,7 +447,7 @@ def test_bucket_is_private_encrypted_and_expires_images(template: dict[str, Any]
 
 def test_every_table_is_on_demand_with_pitr_and_sse(template: dict[str, Any]) -> None:
     tables = _resources(template, "AWS::DynamoDB::Table")
-    assert set(tables) == {"HistoryTable", "JobsTable", "ApiKeysTable"}
+    assert set(tables) == {"HistoryTable", "JobsTable", "ApiKeysTable", "OauthTable"}
     for logical_id, table in tables.items():
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST", logical_id
@@ -441,7 +489,7 @@ def test_table_keys_and_indexes(
 
 
 def test_ttl(template: dict[str, Any]) -> None:
-    for logical_id in ("JobsTable", "ApiKeysTable"):
+    for logical_id in ("JobsTable", "ApiKeysTable", "OauthTable"):
         ttl = _props(template, logical_id)["TimeToLiveSpecification"]
         assert ttl == {"AttributeName": "expires_at", "Enabled": True}
 

@@ -167,7 +167,8 @@ def test_protected_resource_metadata(container: LambdaContainer, events: Events,
     assert response["statusCode"] == 200
     metadata = body_of(response)
     assert metadata["resource"] == shape.mcp_url
-    assert metadata["authorization_servers"] == [shape.mcp_url]  # no Cognito here: the resource URL stands in
+    # the OAuth façade of this server (its origin) is the authorization server, not Cognito itself
+    assert metadata["authorization_servers"] == [shape.mcp_url.removesuffix("/mcp")]
     assert metadata["scopes_supported"] == ["gpt-image-mcp/images"]
     assert metadata["bearer_methods_supported"] == ["header"]
 

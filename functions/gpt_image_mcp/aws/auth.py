@@ -6,6 +6,7 @@ then answers 401/403 with `WWW-Authenticate` and checks the required scopes. A t
 `resource = resource_url` (Cognito has no audience for access tokens: binding to this server is by app client id).
 
 - `gim_...` tokens are API keys, looked up in DynamoDB (`ApiKeyStore`) in a worker thread.
+- HS256 `at+jwt` tokens are the OAuth façade's (`gpt_image_mcp.oauth.tokens`), for this resource URL only.
 - Anything else must be a Cognito access token: RS256, signed by a key from `{issuer}/.well-known/jwks.json` (the key
   set is cached per container), `iss` = issuer, not expired, `token_use` = "access", `client_id` one of ours.
 
@@ -26,6 +27,9 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from gpt_image_mcp.aws.api_keys import API_KEY_PREFIX, ApiKeyStore
 from gpt_image_mcp.aws.config import McpSettings
 from gpt_image_mcp.aws.identity import safety_identifier, user_from_subject
+
+if TYPE_CHECKING:
+    from gpt_image_mcp.oauth.tokens import AccessTokens
 
 __all__ = ["API_KEY_PREFIX", "BearerTokenVerifier", "jwks_client", "safety_identifier", "user_from_subject"]
 
@@ -50,6 +54,38 @@ def jwks_client(url: str) -> jwt.PyJWKClient:
         return existing
 
 
+def verified_claims(
+    token: str, issuer: str, *, require: list[str], audience: str | None = None, leeway: float = 0.0
+) -> dict[str, Any]:
+    """The claims of an RS256 token signed with a key of `issuer`'s key set (Cognito's), checked for `issuer`,
+    expiry, `require`d claims and (when given) `audience`. Blocking; raises `jwt.PyJWTError`."""
+    key = jwks_client(f"{issuer}/.well-known/jwks.json").get_signing_key_from_jwt(token).key
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key,
+        algorithms=["RS256"],
+        issuer=issuer,
+        audience=audience,
+        leeway=leeway,
+        options={"require": require, "verify_aud": audience is not None},
+    )
+    return claims
+
+
+def access_token_from(token: str, claims: Mapping[str, Any], resource: str, **extra: Any) -> AccessToken:
+    """The SDK's view of a verified JWT: its client, scopes, expiry and subject, for `resource`."""
+    scope = claims.get("scope")
+    return AccessToken(
+        token=token,
+        client_id=str(claims["client_id"]),
+        scopes=scope.split() if isinstance(scope, str) else [],
+        expires_at=int(claims["exp"]),
+        resource=resource,
+        subject=claims["sub"],
+        claims={"iss": claims["iss"], **extra},
+    )
+
+
 class BearerTokenVerifier:
     """Accepts this server's API keys and the access tokens of the configured Cognito app clients."""
 
@@ -62,17 +98,22 @@ class BearerTokenVerifier:
         cognito_client_ids: Iterable[str] = (),
         api_key_scope_map: Mapping[str, str] | None = None,
         leeway_seconds: float = 0.0,
+        facade_tokens: AccessTokens | None = None,
     ) -> None:
-        """`api_key_scope_map` renames stored API key scopes, e.g. {"images": "<resource server>/images"}."""
+        """`api_key_scope_map` renames stored API key scopes, e.g. {"images": "<resource server>/images"};
+        `facade_tokens` verifies the tokens of the OAuth façade (`gpt_image_mcp.oauth`) when it runs."""
         self.resource_url = resource_url
         self._api_keys = api_keys
+        self._facade = facade_tokens
         self._issuer = cognito_issuer.rstrip("/")
         self._client_ids = frozenset(cognito_client_ids)
         self._scope_map = dict(api_key_scope_map or {})
         self._leeway = leeway_seconds
 
     @classmethod
-    def from_settings(cls, settings: McpSettings, api_keys: ApiKeyStore | None) -> BearerTokenVerifier:
+    def from_settings(
+        cls, settings: McpSettings, api_keys: ApiKeyStore | None, facade_tokens: AccessTokens | None = None
+    ) -> BearerTokenVerifier:
         """From the MCP function's settings; an API key's `images` scope counts as COGNITO_REQUIRED_SCOPE when set."""
         scope_map = {"images": settings.required_scope} if settings.required_scope else None
         return cls(
@@ -81,6 +122,7 @@ class BearerTokenVerifier:
             cognito_issuer=settings.cognito_issuer,
             cognito_client_ids=settings.cognito_client_ids,
             api_key_scope_map=scope_map,
+            facade_tokens=facade_tokens,
         )
 
     async def verify_token(self, token: str) -> AccessToken | None:
@@ -89,6 +131,8 @@ class BearerTokenVerifier:
             return None
         if token.startswith(API_KEY_PREFIX):
             return await self._verify_api_key(token)
+        if self._facade is not None and self._facade.is_ours(token):
+            return self._facade.verify(token, self.resource_url)
         if not self._issuer or not self._client_ids:
             return None
         return await anyio.to_thread.run_sync(self._verify_jwt, token)
@@ -116,15 +160,7 @@ class BearerTokenVerifier:
             # Cheap checks first, so a token meant for someone else never costs a key-set fetch.
             if not self._claims_fit(jwt.decode(token, options={"verify_signature": False})):
                 return None
-            key = jwks_client(f"{self._issuer}/.well-known/jwks.json").get_signing_key_from_jwt(token).key
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=["RS256"],
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": _REQUIRED_CLAIMS, "verify_aud": False},
-            )
+            claims = verified_claims(token, self._issuer, require=_REQUIRED_CLAIMS, leeway=self._leeway)
         except jwt.PyJWKClientConnectionError as error:
             logger.warning("Could not fetch the Cognito key set: %s", type(error).__name__)
             return None
@@ -132,16 +168,7 @@ class BearerTokenVerifier:
             return None
         if not self._claims_fit(claims) or not isinstance(claims.get("sub"), str) or not claims["sub"]:
             return None
-        scope = claims.get("scope")
-        return AccessToken(
-            token=token,
-            client_id=str(claims["client_id"]),
-            scopes=scope.split() if isinstance(scope, str) else [],
-            expires_at=int(claims["exp"]),
-            resource=self.resource_url,
-            subject=claims["sub"],
-            claims={"iss": claims["iss"], "username": claims.get("username")},
-        )
+        return access_token_from(token, claims, self.resource_url, username=claims.get("username"))
 
     def _claims_fit(self, claims: Mapping[str, Any]) -> bool:
         return (

@@ -65,6 +65,21 @@ class McpSettings(StackSettings):
     cognito_issuer: str = Field(default="", validation_alias="COGNITO_ISSUER")  # empty: no Cognito, API keys only
     cognito_client_ids: CommaList = Field(default_factory=list, validation_alias="COGNITO_CLIENT_IDS")
     required_scope: str = Field(default="", validation_alias="COGNITO_REQUIRED_SCOPE")
+    # The OAuth façade (gpt_image_mcp.oauth), on when OAUTH_TABLE is set: CIMD/DCR clients sign in through Cognito.
+    oauth_table: str = Field(default="", validation_alias="OAUTH_TABLE")
+    cognito_domain: str = Field(default="", validation_alias="COGNITO_DOMAIN")  # the hosted login's base URL
+    # The façade's own Cognito app client: a secret {"client_id", "client_secret"} by name, or the two values.
+    oauth_upstream_secret_id: str = Field(default="", validation_alias="OAUTH_UPSTREAM_CLIENT_SECRET_ID")
+    oauth_upstream_client_id: str = Field(default="", validation_alias="OAUTH_UPSTREAM_CLIENT_ID")
+    oauth_upstream_client_secret: str = Field(default="", validation_alias="OAUTH_UPSTREAM_CLIENT_SECRET")
+    oauth_signing_secret_arn: str = Field(default="", validation_alias="OAUTH_SIGNING_SECRET_ARN")
+    oauth_signing_key: str = Field(default="", validation_alias="OAUTH_SIGNING_KEY")  # given directly: no ARN
+    oauth_registrations_per_hour: int = Field(
+        default=20, ge=1, le=10_000, validation_alias="OAUTH_REGISTRATIONS_PER_HOUR"
+    )
+    # Tests only: fetch client metadata documents from loopback, trusting this CA file.
+    oauth_cimd_allow_loopback: bool = Field(default=False, validation_alias="OAUTH_CIMD_ALLOW_LOOPBACK")
+    oauth_cimd_ca_file: str = Field(default="", validation_alias="OAUTH_CIMD_CA_FILE")
     max_request_bytes: int = Field(
         default=MAX_REQUEST_BYTES, ge=1024, le=10 * 1024 * 1024, validation_alias="MCP_MAX_REQUEST_BYTES"
     )
@@ -81,6 +96,21 @@ class McpSettings(StackSettings):
     @classmethod
     def _no_outer_dots(cls, domain: str) -> str:
         return domain.strip(".")
+
+    @model_validator(mode="after")
+    def _facade_needs_cognito(self) -> Self:
+        if not self.oauth_table:
+            return self
+        missing = [name for name, value in (
+            ("COGNITO_ISSUER", self.cognito_issuer),
+            ("COGNITO_DOMAIN", self.cognito_domain),
+            ("OAUTH_UPSTREAM_CLIENT_SECRET_ID or OAUTH_UPSTREAM_CLIENT_ID and _SECRET", self.oauth_upstream_secret_id
+             or (self.oauth_upstream_client_id and self.oauth_upstream_client_secret)),
+            ("OAUTH_SIGNING_SECRET_ARN or OAUTH_SIGNING_KEY", self.oauth_signing_secret_arn or self.oauth_signing_key),
+        ) if not value]  # fmt: skip
+        if missing:
+            raise ValueError(f"OAUTH_TABLE is set (the OAuth façade is on) but {', '.join(missing)} is not")
+        return self
 
     @model_validator(mode="after")
     def _issuer_needs_clients(self) -> Self:

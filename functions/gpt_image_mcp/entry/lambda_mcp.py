@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from gpt_image_mcp.core.jobs import JobService
     from gpt_image_mcp.core.service import ImageService
     from gpt_image_mcp.entry.asgi import OncePerLoop
+    from gpt_image_mcp.oauth.provider import FacadeProvider
 
 logger = make_logger()
 
@@ -84,9 +85,53 @@ def call_policy(service: ImageService, jobs: JobService, queue_url: str, invocat
     return BudgetedCalls(jobs, None, budget=budget, limit=limit, poll_seconds=0.5)
 
 
-def build_remote_server(settings: McpSettings, invocation: Invocation, metrics: ImageMetrics) -> MCPServer:
+def oauth_facade(settings: McpSettings, dynamodb: Any, clock: Callable[[], float]) -> FacadeProvider:
+    """The OAuth authorization server in front of Cognito (`gpt_image_mcp.oauth`), its issuer this server's origin."""
+    from urllib.parse import urlsplit
+
+    from gpt_image_mcp.aws.secrets import get_secret
+    from gpt_image_mcp.oauth.client_metadata import ClientMetadataResolver, FetchPolicy
+    from gpt_image_mcp.oauth.provider import FacadeProvider
+    from gpt_image_mcp.oauth.store import OAuthStore
+    from gpt_image_mcp.oauth.tokens import AccessTokens
+
+    resource = urlsplit(settings.resource_url)
+    key = settings.oauth_signing_key or get_secret(settings.oauth_signing_secret_arn, field="OAUTH_SIGNING_KEY")
+    scopes = [settings.required_scope] if settings.required_scope else []
+    policy = FetchPolicy(allow_loopback=settings.oauth_cimd_allow_loopback, ca_file=settings.oauth_cimd_ca_file)
+    return FacadeProvider(
+        OAuthStore(dynamodb, settings.oauth_table, clock),
+        ClientMetadataResolver(" ".join(scopes), policy, clock=clock),
+        AccessTokens(key, f"{resource.scheme}://{resource.netloc}", clock=clock),
+        resource_url=settings.resource_url,
+        scopes=scopes,
+        clock=clock,
+    )
+
+
+def add_facade_routes(server: MCPServer, provider: FacadeProvider, settings: McpSettings) -> None:
+    """`/authorize`, `/token`, `/register`, the consent page, Cognito's callback and the metadata, beside `/mcp`."""
+    from gpt_image_mcp.aws.secrets import get_secret
+    from gpt_image_mcp.oauth.consent import ConsentFlow
+    from gpt_image_mcp.oauth.routes import facade_routes
+    from gpt_image_mcp.oauth.upstream import CognitoLogin
+
+    secret_id = settings.oauth_upstream_secret_id
+    login = CognitoLogin(
+        domain=settings.cognito_domain,
+        issuer=settings.cognito_issuer,
+        client_id=settings.oauth_upstream_client_id or get_secret(secret_id, field="client_id"),
+        client_secret=settings.oauth_upstream_client_secret or get_secret(secret_id, field="client_secret"),
+    )
+    for route in facade_routes(provider, ConsentFlow(provider, login), settings.oauth_registrations_per_hour):
+        server.custom_route(route.path, route.methods)(route.endpoint)
+
+
+def build_remote_server(
+    settings: McpSettings, invocation: Invocation, metrics: ImageMetrics, clock: Callable[[], float] = time.time
+) -> MCPServer:
     """The MCP server of the remote mode, with every collaborator built from `settings` (its endpoint resolved:
-    `entry.endpoint.resolve_endpoint`)."""
+    `entry.endpoint.resolve_endpoint`); `clock` times the OAuth façade's codes and tokens."""
     from mcp.server.auth.middleware.auth_context import get_access_token
     from mcp.server.auth.settings import AuthSettings
     from mcp.server.request_state import RequestStateSecurity
@@ -110,6 +155,7 @@ def build_remote_server(settings: McpSettings, invocation: Invocation, metrics: 
     # Starts jobs (DynamoDB row + SQS message); the worker runs them.
     jobs = job_service(service, settings, services, queue_url=settings.queue_url)
     api_keys = ApiKeyStore(services.dynamodb, settings.api_keys_table)
+    facade = oauth_facade(settings, services.dynamodb, clock) if settings.oauth_table else None
 
     def current_user() -> str:
         token = get_access_token()
@@ -125,13 +171,14 @@ def build_remote_server(settings: McpSettings, invocation: Invocation, metrics: 
         safety_identifier=safety_identifier,
         uploads=store,
     )
-    return build_server(
+    server = build_server(
         context,
         REMOTE_TOOLS,
         name=SERVER_NAME,
-        token_verifier=BearerTokenVerifier.from_settings(settings, api_keys),
+        token_verifier=BearerTokenVerifier.from_settings(settings, api_keys, facade.tokens if facade else None),
         auth=AuthSettings(
-            issuer_url=settings.cognito_issuer or settings.resource_url,  # type: ignore[arg-type]  # pydantic parses it
+            # The protected resource metadata names this as the authorization server.
+            issuer_url=(facade.issuer if facade else settings.cognito_issuer or settings.resource_url),  # type: ignore[arg-type]
             resource_server_url=settings.resource_url,  # type: ignore[arg-type]
             required_scopes=[settings.required_scope] if settings.required_scope else None,
             validate_token_resource=True,
@@ -141,13 +188,18 @@ def build_remote_server(settings: McpSettings, invocation: Invocation, metrics: 
         middleware=[ImageResultHook(metrics, logger)],
         extensions=[TasksExtension(jobs, current_user, poll_interval_ms=2000)],
     )
+    if facade is not None:
+        add_facade_routes(server, facade, settings)
+    return server
 
 
 class McpFunction:
     """One Lambda container's MCP function: built on the first invocation, warm afterwards."""
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        """`clock` (epoch seconds) times the OAuth façade's codes and tokens; tests pass a fake one."""
         self.env: Mapping[str, str] = os.environ if env is None else env
+        self.clock = clock
         self.invocation = Invocation()
         self.metrics: ImageMetrics | None = None
         self.server: MCPServer | None = None
@@ -170,7 +222,7 @@ class McpFunction:
         limit = settings.max_request_bytes
         self.invocation.budget_seconds = float(settings.request_budget_seconds)
         self.metrics = ImageMetrics(settings.metrics_namespace)
-        server = build_remote_server(settings, self.invocation, self.metrics)
+        server = build_remote_server(settings, self.invocation, self.metrics, self.clock)
         self.allowed_hosts = settings.allowed_hosts
         security = TransportSecuritySettings(
             allowed_hosts=settings.allowed_hosts, allowed_origins=allowed_origins(settings)

@@ -1,0 +1,121 @@
+"""The façade's state in one DynamoDB table: registered clients, pending authorizations, codes, refresh tokens and
+registration counters, each an item `pk = "<kind>#<id>"` with its JSON in `data` and a TTL in `expires_at`.
+
+Codes and refresh tokens are stored under the SHA-256 of their value (a table dump holds nothing usable). Each state
+change that must happen once (approving a consent, finishing a callback, redeeming a code or a refresh token) is a
+conditional write, so two containers racing on the same item see exactly one winner. DynamoDB deletes expired items
+late, so every read checks `expires_at` itself against the injected clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+CLIENT = "client"
+PENDING = "authz"
+CODE = "code"
+REFRESH = "refresh"
+RATE = "rate"
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class OAuthStore:
+    """Items of one kind each: `put`, `get`, `claim` (a conditional state change), `take` (read-and-delete once)."""
+
+    def __init__(self, dynamodb_client: Any, table: str, clock: Callable[[], float]) -> None:
+        self._db = dynamodb_client
+        self.table = table
+        self._clock = clock
+
+    def put(self, kind: str, key: str, data: dict[str, Any], ttl_seconds: float, *, status: str = "") -> None:
+        item = {
+            "pk": {"S": f"{kind}#{key}"},
+            "data": {"S": json.dumps(data, separators=(",", ":"))},
+            "expires_at": {"N": str(int(self._clock() + ttl_seconds))},
+        }
+        if status:
+            item["status"] = {"S": status}
+        self._db.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def get(self, kind: str, key: str, *, status: str = "") -> dict[str, Any] | None:
+        """The item's data, or None when it is absent, expired, or not in `status` (when given)."""
+        item = self._db.get_item(TableName=self.table, Key={"pk": {"S": f"{kind}#{key}"}}, ConsistentRead=True).get(
+            "Item"
+        )
+        if item is None or int(item["expires_at"]["N"]) <= self._clock():
+            return None
+        if status and item.get("status", {}).get("S") != status:
+            return None
+        data: dict[str, Any] = json.loads(item["data"]["S"])
+        return data
+
+    def claim(self, kind: str, key: str, before: str, after: str, **updates: Any) -> dict[str, Any] | None:
+        """Move the item from status `before` to `after` (merging `updates` into its data) if nothing else did
+        first and it has not expired; its new data, or None."""
+        from botocore.exceptions import ClientError
+
+        current = self.get(kind, key, status=before)
+        if current is None:
+            return None
+        data = {**current, **updates}
+        try:
+            self._db.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"{kind}#{key}"}},
+                UpdateExpression="SET #status = :after, #data = :data",
+                ConditionExpression="#status = :before AND expires_at > :now",
+                ExpressionAttributeNames={"#status": "status", "#data": "data"},
+                ExpressionAttributeValues={
+                    ":before": {"S": before},
+                    ":after": {"S": after},
+                    ":data": {"S": json.dumps(data, separators=(",", ":"))},
+                    ":now": {"N": str(int(self._clock()))},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        return data
+
+    def take(self, kind: str, key: str) -> dict[str, Any] | None:
+        """Delete the item and return its data, once: a second take (or an expired item) gets None."""
+        from botocore.exceptions import ClientError
+
+        try:
+            old = self._db.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"{kind}#{key}"}},
+                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
+                ExpressionAttributeValues={":now": {"N": str(int(self._clock()))}},
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        data: dict[str, Any] = json.loads(old["data"]["S"])
+        return data
+
+    def count(self, kind: str, key: str, window_seconds: float) -> int:
+        """Add one to the counter of `key` for the current window and return it."""
+        window = int(self._clock() // window_seconds)
+        response = self._db.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"{kind}#{key}#{window}"}},
+            UpdateExpression="ADD hits :one SET expires_at = if_not_exists(expires_at, :expires), #data = :empty",
+            ExpressionAttributeNames={"#data": "data"},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":expires": {"N": str(int((window + 2) * window_seconds))},
+                ":empty": {"S": "{}"},
+            },
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["hits"]["N"])
