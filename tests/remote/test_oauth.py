@@ -209,7 +209,9 @@ def test_the_code_is_bound_to_the_pkce_verifier_and_used_once(front: Front, pers
     assert wrong.json()["error_description"] == "incorrect code_verifier"
     elsewhere = token(front, **{**grant, "redirect_uri": "http://127.0.0.1:9/other"}, code_verifier=verifier)
     assert (elsewhere.status_code, elsewhere.json()["error"]) == (400, "invalid_request")
-    good = token(front, **grant, code_verifier=verifier)
+    foreign = token(front, **grant, code_verifier=verifier, resource="https://other.example/mcp")
+    assert (foreign.status_code, foreign.json()["error"]) == (400, "invalid_target")
+    good = token(front, **grant, code_verifier=verifier, resource=front.url)
     assert good.status_code == 200, good.text
     issued = good.json()
     assert issued["token_type"] == "Bearer" and issued["scope"] == SCOPE and issued["refresh_token"]
@@ -367,3 +369,15 @@ def test_consent_needs_the_pages_own_cookie(front: Front, person: Browser, regis
     request_id = query_of(started.headers["location"])["request"]
     forged = httpx2.post(f"{front.issuer}/consent", data={"request": request_id, "csrf": "guess", "decision": "allow"})
     assert forged.status_code == 403 and "did not come from the consent page" in forged.text
+
+
+def test_every_route_of_the_template_is_served(container: Any, events: Events) -> None:
+    """The API routes only what template.yaml declares, and the function answers each (none falls through to 404)."""
+    from local_sandbox.standins.aws_resources import TEMPLATE_PATH, load_template
+
+    declared = load_template(TEMPLATE_PATH)["Resources"]["McpFunction"]["Properties"]["Events"].values()
+    routes = sorted((event["Properties"]["Method"], event["Properties"]["Path"]) for event in declared)
+    assert len(routes) == 13
+    for method, path in routes:
+        event = events.http(method=method, path=path, raw=b"" if method == "GET" else b"{}")
+        assert container.invoke(event)["statusCode"] != 404, (method, path)

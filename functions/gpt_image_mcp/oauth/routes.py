@@ -5,7 +5,8 @@
 * `/authorize`: the SDK's handler, after a metadata-document client is resolved here so that a bad document is
   refused with the precise reason;
 * `/consent`, `/oauth/callback`: `oauth.consent`;
-* `/token`: the SDK's handler (PKCE, redirect URI, code and refresh grants);
+* `/token`: the SDK's handler (PKCE, redirect URI, code and refresh grants), after a `resource` other than this
+  server's is refused (RFC 8707);
 * `/register`: the SDK's RFC 7591 handler, behind a per-source rate limit.
 """
 
@@ -84,6 +85,14 @@ def facade_routes(provider: FacadeProvider, consent: ConsentFlow, registrations_
                 return _oauth_error(400, "invalid_client", problem)
         return await authorize_handler.handle(request)
 
+    async def token(request: Request) -> Response:
+        resource = (await request.form()).get("resource")  # Starlette keeps the parsed form for the SDK's handler
+        if resource is not None and resource != provider.resource_url:
+            return _oauth_error(
+                400, "invalid_target", f"This server issues tokens for resource {provider.resource_url!r} only."
+            )
+        return await token_handler.handle(request)
+
     async def register(request: Request) -> Response:
         source = request.client.host if request.client else "unknown"
         hits = await anyio.to_thread.run_sync(provider.store.count, RATE, source, REGISTRATION_WINDOW_SECONDS)
@@ -103,6 +112,6 @@ def facade_routes(provider: FacadeProvider, consent: ConsentFlow, registrations_
         Route(CONSENT_PATH, ["GET"], consent.show),
         Route(CONSENT_PATH, ["POST"], consent.answer),
         Route(CALLBACK_PATH, ["GET"], consent.callback),
-        Route("/token", ["POST"], token_handler.handle),
+        Route("/token", ["POST"], token),
         Route("/register", ["POST"], register),
     ]
