@@ -91,7 +91,8 @@ def facade_routes(provider: FacadeProvider, consent: ConsentFlow, registrations_
             return _oauth_error(
                 400, "invalid_target", f"This server issues tokens for resource {provider.resource_url!r} only."
             )
-        return await token_handler.handle(request)
+        answer: Response = await token_handler.handle(request)  # the SDK's handler is not annotated
+        return answer
 
     async def register(request: Request) -> Response:
         source = request.client.host if request.client else "unknown"
