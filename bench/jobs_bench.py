@@ -86,9 +86,7 @@ def wait_completed(completed: Callable[[], int], count: int, timeout: float) -> 
 
 
 def bench_local(emulator: EmulatorServer, count: int, concurrency: int, folder: Path) -> Result:
-    from local_sandbox.job_runner import LocalJobRunner
-    from local_sandbox.local_server import build_service
-    from local_sandbox.sqlite_jobs import SQLiteJobStore
+    from local_sandbox.local_server import build_parts
 
     settings = LocalSettings(
         openai_api_key="sk-bench",
@@ -96,20 +94,19 @@ def bench_local(emulator: EmulatorServer, count: int, concurrency: int, folder: 
         output_dir=folder / "out",
         input_dir=folder / "out",
         history_db_path=folder / "state" / "history.db",
+        job_concurrency=concurrency,
     )
-    service = build_service(settings)
-    store = SQLiteJobStore(settings.history_db_path)
-    runner = LocalJobRunner(concurrency=concurrency)
-    jobs = JobService(service, store, runner)
+    parts = build_parts(settings)  # as `gpt-image-mcp` builds it
+    jobs, store = parts.jobs, parts.store
 
     async def main() -> Result:
         enqueue = await start_all(jobs, count)
         cpu = process_cpu()
-        async with runner.running(jobs):
+        async with parts.runner.running(jobs):
             completed = lambda: store.list(USER, status="completed", limit=1, offset=0).total  # noqa: E731
             wall = await anyio.to_thread.run_sync(wait_completed, completed, count, 600.0)
         used = process_cpu() - cpu
-        await service.client.aclose()
+        await parts.service.client.aclose()
         return Result(enqueue, wall, used, 0.0)
 
     try:
