@@ -149,7 +149,11 @@ async def test_generate_default_saves_one_png_and_reports_it(
     [link] = links(result)
     assert link.uri == saved.as_uri()
     assert (link.name, link.mime_type, link.size) == (saved.name, "image/png", saved.stat().st_size)
-    assert image_blocks(result) == []
+    [preview] = image_blocks(result)  # a preview by default, so a chat shows the picture
+    data_jpeg = base64.b64decode(preview.data)
+    assert preview.mime_type == "image/jpeg" and len(data_jpeg) < 150_000
+    assert decode_image(data_jpeg).size == (256, 256)
+    assert [type(block).__name__ for block in result.content] == ["TextContent", "ResourceLink", "ImageContent"]
 
     [request] = image_requests(emulator)
     assert request["path"] == "/v1/images/generations"
@@ -248,6 +252,7 @@ async def test_generate_custom_size(client: Client, settings: LocalSettings, emu
     assert (request["json"]["size"], request["json"]["quality"]) == ("2048x1152", "low")
 
 
+@pytest.mark.settings(thumbnail=False, thumbnail_size=128)  # OPENAI_IMAGE_THUMBNAIL=false: previews on request only
 async def test_include_thumbnail_adds_a_small_jpeg(client: Client, settings: LocalSettings) -> None:
     result = await succeeds(client, "generate_image", {"prompt": "a fox", "include_thumbnail": True})
 
@@ -259,12 +264,25 @@ async def test_include_thumbnail_adds_a_small_jpeg(client: Client, settings: Loc
     assert len(files_under(settings.output_dir)) == 1
 
 
+async def test_no_preview_when_the_call_or_the_setting_says_so(client: Client, settings: LocalSettings) -> None:
+    result = await succeeds(client, "generate_image", {"prompt": "a fox", "include_thumbnail": False})
+    assert image_blocks(result) == []
+    assert [type(block).__name__ for block in result.content] == ["TextContent", "ResourceLink"]
+
+
+@pytest.mark.settings(thumbnail=False)
+async def test_no_preview_with_the_setting_off(client: Client) -> None:
+    result = await succeeds(client, "generate_image", {"prompt": "a fox"})
+    assert image_blocks(result) == []
+
+
 async def test_return_base64_returns_the_saved_bytes(client: Client, settings: LocalSettings) -> None:
     result = await succeeds(
         client, "generate_image", {"prompt": "a fox", "output_path": "fox.png", "return_base64": True}
     )
 
-    [inline] = image_blocks(result)
+    preview, inline = image_blocks(result)
+    assert preview.mime_type == "image/jpeg"
     assert inline.mime_type == "image/png"
     assert base64.b64decode(inline.data) == (settings.output_dir / "fox.png").read_bytes()
 
@@ -275,7 +293,7 @@ async def test_return_base64_over_the_cap_keeps_the_files_and_explains(client: C
         client, "generate_image", {"prompt": "a fox", "output_path": "fox.png", "return_base64": True}
     )
 
-    assert image_blocks(result) == []
+    assert [block.mime_type for block in image_blocks(result)] == ["image/jpeg"]  # the preview, not the image
     message = text(result)
     assert "return_base64 refused" in message
     assert "cap (OPENAI_IMAGE_MAX_BASE64_BYTES" in message

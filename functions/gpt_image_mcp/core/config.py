@@ -127,8 +127,9 @@ class Settings(EnvSettings):
     openai_organization: str | None = Field(default=None, validation_alias="OPENAI_ORGANIZATION")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     default_model: str = Field(default="gpt-image-2", validation_alias="OPENAI_IMAGE_MODEL")
-    thumbnail: bool = Field(default=False, validation_alias="OPENAI_IMAGE_THUMBNAIL")
-    thumbnail_size: int = Field(default=128, ge=1, le=512, validation_alias="OPENAI_IMAGE_THUMBNAIL_SIZE")
+    # A preview by default, unlike the reference: a chat shows the picture, not only a path (README: Configuration).
+    thumbnail: bool = Field(default=True, validation_alias="OPENAI_IMAGE_THUMBNAIL")
+    thumbnail_size: int = Field(default=256, ge=1, le=512, validation_alias="OPENAI_IMAGE_THUMBNAIL_SIZE")
     thumbnail_quality: int = Field(default=60, ge=1, le=100, validation_alias="OPENAI_IMAGE_THUMBNAIL_QUALITY")
     metadata_level: Annotated[MetadataLevel, BeforeValidator(_lower)] = Field(
         default="standard", validation_alias="OPENAI_IMAGE_METADATA"
