@@ -20,6 +20,7 @@ from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.core.upstream import ImagesClient
 from gpt_image_mcp.server.app import LOCAL_TOOLS, build_server
 from gpt_image_mcp.server.context import ToolContext
+from gpt_image_mcp.server.resources import FileResources
 from gpt_image_mcp.server.tasks import DEFAULT_POLL_INTERVAL_MS, TasksExtension
 from local_sandbox.fs_store import FileSystemImageStore
 from local_sandbox.job_runner import LocalJobRunner
@@ -93,6 +94,13 @@ def build_local_server(
     parts: LocalParts, *, user: str = LOCAL_USER, task_poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS
 ) -> MCPServer:
     """The local server: every local tool, and image calls as MCP tasks for the clients that ask."""
-    context = ToolContext(service=parts.service, jobs=parts.jobs, current_user=lambda: user, calls=call_policy(parts))
-    tasks = TasksExtension(parts.jobs, context.current_user, poll_interval_ms=task_poll_interval_ms)
+    service = parts.service
+    context = ToolContext(
+        service=service,
+        jobs=parts.jobs,
+        current_user=lambda: user,
+        calls=call_policy(parts),
+        resources=FileResources(service.images, lambda: user, str(parts.settings.output_dir)),
+    )
+    tasks = TasksExtension(context, poll_interval_ms=task_poll_interval_ms)
     return build_server(context, LOCAL_TOOLS, lifespan=lambda _server: serving(parts), extensions=[tasks])

@@ -32,7 +32,10 @@ async def test_generate_link_download_and_history(client: Client, shape: RemoteS
     link = urlsplit(image["link"])
     assert f"{link.scheme}://{link.netloc}" == shape.moto_url  # presigned on moto's loopback server
     assert parse_qs(link.query)["X-Amz-Expires"] == ["900"]
-    assert [block.uri for block in result.content if isinstance(block, ResourceLink)] == [image["link"]]
+    # The link to read it is the server's own (resources/read); the presigned URL is the one to download it.
+    assert [str(block.uri) for block in result.content if isinstance(block, ResourceLink)] == [
+        f"gpt-image://images/{image['path']}"
+    ]
     async with httpx2.AsyncClient() as http:
         download = await http.get(image["link"])
     assert download.status_code == 200

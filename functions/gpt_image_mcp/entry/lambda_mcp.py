@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from gpt_image_mcp.aws.limits import API_BUDGET_SECONDS
+from gpt_image_mcp.aws.limits import API_BUDGET_SECONDS, MAX_RESPONSE_BYTES
 from gpt_image_mcp.entry.endpoint import MCP_PATH, host_problem
 from gpt_image_mcp.entry.observability import ImageMetrics, ImageResultHook, make_logger, route_library_logs
 
@@ -32,6 +32,8 @@ logger = make_logger()
 
 SERVER_NAME = "gpt-image-mcp"  # fixed: it is the audience of MRTR requestState across containers
 ANSWER_MARGIN_SECONDS = 4.0  # kept back from the budget to read the finished job and answer
+# The largest image resources/read sends as bytes: base64 (4/3) and the JSON envelope must fit Lambda's response.
+RESOURCE_MAX_BYTES = (MAX_RESPONSE_BYTES - 64 * 1024) * 3 // 4
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -144,6 +146,7 @@ def build_remote_server(
     from gpt_image_mcp.entry.compose import AwsServices, image_service, job_service
     from gpt_image_mcp.server.app import REMOTE_TOOLS, build_server
     from gpt_image_mcp.server.context import ToolContext
+    from gpt_image_mcp.server.resources import KeyResources
     from gpt_image_mcp.server.tasks import TasksExtension
 
     state_key = settings.request_state_key or get_secret(
@@ -170,6 +173,7 @@ def build_remote_server(
         calls=call_policy(service, jobs, settings.queue_url, invocation),
         safety_identifier=safety_identifier,
         uploads=store,
+        resources=KeyResources(store, current_user, max_bytes=RESOURCE_MAX_BYTES),
     )
     server = build_server(
         context,
@@ -186,7 +190,7 @@ def build_remote_server(
         subscriptions=False,
         request_state_security=RequestStateSecurity(keys=[state_key]),
         middleware=[ImageResultHook(metrics, logger)],
-        extensions=[TasksExtension(jobs, current_user, poll_interval_ms=2000)],
+        extensions=[TasksExtension(context, poll_interval_ms=2000)],
     )
     if facade is not None:
         add_facade_routes(server, facade, settings)

@@ -1,4 +1,4 @@
-"""The MCP server: the tool table a deployment serves, bound to its `ToolContext`.
+"""The MCP server: the tool table a deployment serves, bound to its `ToolContext`, and its images as resources.
 
 Imports run one way: entry points -> server.app -> server.*_tools -> server.tooling, server.replies -> core.
 `LOCAL_TOOLS` and `REMOTE_TOOLS` are the two tables, in the order clients see; each tool is declared once, in its
@@ -7,10 +7,14 @@ module (`image_tools`, `library_tools`, `job_tools`, `remote_tools`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mcp.server.mcpserver import Extension, MCPServer
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.helper_types import ReadResourceContents
+from mcp.server.mcpserver import Context, Extension, MCPServer
+from mcp.types import ListResourcesResult, PaginatedRequestParams, ResourceTemplate
+from pydantic import AnyUrl
 
 from gpt_image_mcp import __version__
 from gpt_image_mcp.server.context import ToolContext
@@ -18,6 +22,7 @@ from gpt_image_mcp.server.image_tools import IMAGE_TOOLS
 from gpt_image_mcp.server.job_tools import JOB_TOOLS
 from gpt_image_mcp.server.library_tools import LIBRARY_TOOLS
 from gpt_image_mcp.server.remote_tools import UPLOAD_TOOLS
+from gpt_image_mcp.server.resources import ResourceSpace
 from gpt_image_mcp.server.tooling import ToolSpec
 
 INSTRUCTIONS = (
@@ -30,6 +35,30 @@ LOCAL_TOOLS: tuple[ToolSpec[Any], ...] = (*IMAGE_TOOLS, *LIBRARY_TOOLS, *JOB_TOO
 REMOTE_TOOLS: tuple[ToolSpec[Any], ...] = (*LOCAL_TOOLS, *UPLOAD_TOOLS)
 
 
+class ImageServer(MCPServer[Any]):
+    """An MCPServer whose resources are the caller's images (`server.resources`), read, listed by page, and
+    described by one URI template. `MCPServer.list_resources` takes no cursor, so the paged listing answers
+    `resources/list` itself."""
+
+    def __init__(self, resources: ResourceSpace, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.images = resources
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
+    ) -> Iterable[ReadResourceContents]:
+        return [await self.images.read(str(uri))]
+
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        return [self.images.template()]
+
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        resources, cursor = await self.images.page(params.cursor if params else None)
+        return ListResourcesResult(resources=resources, next_cursor=cursor)
+
+
 def build_server(
     context: ToolContext,
     tools: Sequence[ToolSpec[Any]] = LOCAL_TOOLS,
@@ -38,8 +67,10 @@ def build_server(
     extensions: Sequence[Extension] | None = None,
     **server_options: Any,
 ) -> MCPServer:
-    """An MCPServer serving `tools`, in that order, each handler given `context`."""
-    return MCPServer(
+    """An MCPServer serving `tools`, in that order, each handler given `context`, and the context's images as
+    resources."""
+    return ImageServer(
+        context.resources,
         name,
         version=__version__,
         instructions=INSTRUCTIONS,

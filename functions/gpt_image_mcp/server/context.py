@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from gpt_image_mcp.core.handoff import CallPolicy
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.service import ImageService
+from gpt_image_mcp.server.resources import ResourceSpace
 
 
 class UploadStore(Protocol):
@@ -44,6 +45,7 @@ class ToolContext:
     jobs: JobService
     current_user: Callable[[], str]
     calls: CallPolicy  # how an image call runs, and when it continues as a job (core.handoff)
+    resources: ResourceSpace  # how its images are named as MCP resources and read back
     safety_identifier: Callable[[str], str | None] = no_safety_identifier
     uploads: UploadStore | None = None  # remote only: create_upload_url
     clock: Callable[[], dt.datetime] = utc_now

@@ -31,7 +31,7 @@ async def run_image_tool(tools: ToolContext, tool: ToolName, args: ImageToolArgs
     )
     if isinstance(outcome, Handoff):
         return handoff_result(outcome, args)
-    return image_result(outcome)
+    return image_result(outcome, tools.resources.uri)
 
 
 async def generate_image(tools: ToolContext, args: GenerateImageArgs, ctx: Context) -> CallToolResult:

@@ -39,7 +39,7 @@ async def get_job_result(tools: ToolContext, args: JobIdArgs, ctx: Context) -> C
     record, outcome = await tools.jobs.result(tools.current_user(), args.job_id)
     if outcome is None:
         return structured(describe_job(record, tools.clock()), JobResult(job=job_info(record), result=None))
-    reply = image_result(outcome)  # the same text, links and previews as the image tool itself
+    reply = image_result(outcome, tools.resources.uri)  # the same text, links and previews as the image tool itself
     reply.content.insert(0, TextContent(text=f"Job {record.job_id} ({record.tool_name}) completed."))
     reply.structured_content = JobResult(job=job_info(record), result=outcome.result).model_dump(mode="json")
     return reply

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable
 
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 from gpt_image_mcp.core.handoff import Handoff
 from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.requests import ImageToolArgs
-from gpt_image_mcp.core.results import ImageToolResult, JobInfo
+from gpt_image_mcp.core.results import ImageFile, ImageToolResult, JobInfo
 from gpt_image_mcp.core.service import ImageOutcome
 
 
@@ -52,15 +53,16 @@ def summarize(result: ImageToolResult) -> str:
     return "\n".join(lines)
 
 
-def image_result(outcome: ImageOutcome) -> CallToolResult:
-    """Text + resource links (+ thumbnails, + full images when asked and small enough) + structured content."""
+def image_result(outcome: ImageOutcome, resource_uri: Callable[[ImageFile], str]) -> CallToolResult:
+    """Text + resource links (+ previews, + full images when asked and small enough) + structured content; each
+    link's URI is what `resources/read` serves (`resource_uri`: server.resources)."""
     result = outcome.result
     content: list[ContentBlock] = [TextContent(text=summarize(result))]
     for image in result.images:
         content.append(
             ResourceLink(
                 name=image.path.rsplit("/", 1)[-1],
-                uri=image.link,
+                uri=resource_uri(image),
                 mime_type=image.mime_type,
                 size=image.bytes,
                 description=image.location,

@@ -16,7 +16,7 @@ synchronous tools unchanged: the spec forbids a task handle to them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal, cast
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -29,11 +29,11 @@ from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, ValidationError
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
-from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolName, JobStatus
+from gpt_image_mcp.server.context import ToolContext
 from gpt_image_mcp.server.replies import error_result, image_result
-from gpt_image_mcp.server.tooling import guarded
+from gpt_image_mcp.server.tooling import guarded, validate
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,9 @@ def unknown_task(action: str) -> MCPError:
 class TasksExtension(Extension):
     """Answer image tool calls from declaring clients with a task backed by a durable job.
 
-    `current_user` is the same callable the tools use: a task id resolves only for the user who created it,
-    so another user's (unguessable) id gets the same -32602 as an id that never existed. `ttl_ms` is what the
+    `context` is the tools' own (`server.context.ToolContext`): the same jobs, and the same caller, so a task id
+    resolves only for the user who created it and another user's (unguessable) id gets the same -32602 as an id
+    that never existed; a finished task's links are the tools' resource URIs. `ttl_ms` is what the
     job store promises to keep a job for (None: kept indefinitely, as locally; remotely, the jobs table's
     retention).
     """
@@ -96,8 +97,7 @@ class TasksExtension(Extension):
 
     def __init__(
         self,
-        jobs: JobService,
-        current_user: Callable[[], str],
+        context: ToolContext,
         *,
         tools: Iterable[str] = TASK_TOOLS,
         poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS,
@@ -107,8 +107,9 @@ class TasksExtension(Extension):
         unknown = sorted(names - set(ARGS_BY_TOOL))
         if unknown:
             raise ValueError(f"only the image tools can run as tasks ({', '.join(ARGS_BY_TOOL)}); got {unknown}")
-        self.jobs = jobs
-        self.current_user = current_user
+        self.jobs = context.jobs
+        self.current_user = context.current_user
+        self.resource_uri = context.resources.uri
         self.task_tools = names
         self.poll_interval_ms = poll_interval_ms
         self.ttl_ms = ttl_ms
@@ -131,10 +132,10 @@ class TasksExtension(Extension):
             return await call_next(ctx)  # the synchronous tool, exactly as without this extension
         tool = cast(ImageToolName, params.name)
         try:
-            args = ARGS_BY_TOOL[tool].model_validate(params.arguments or {})
+            args = validate(ARGS_BY_TOOL[tool], params.arguments or {})
         except ValidationError:
-            # The synchronous tool validates with this same model before it does anything, so it refuses these
-            # arguments too, in its own words (the SDK's for a missing parameter): word for word the same result.
+            # The synchronous tool validates the same way before it does anything, so it refuses these arguments
+            # too, in its own words: word for word the same result.
             return await call_next(ctx)
 
         async def start() -> JobRecord:
@@ -168,7 +169,7 @@ class TasksExtension(Extension):
             raise unknown_task("retrieve") from None
         task = self._task(record)
         if outcome is not None:
-            task["result"] = self._wire(image_result(outcome), ctx)
+            task["result"] = self._wire(image_result(outcome, self.resource_uri), ctx)
         elif record.status == "failed":
             task["result"] = self._wire(error_result(record.error or record.message), ctx)
         return {"resultType": "complete", **task}
