@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
+from clock import Clock
 from PIL import Image
 from remote_jobs_support import Stack, context, job, run, start, upstream_calls, wait_until
 
@@ -162,8 +163,10 @@ def test_a_worker_dying_after_the_openai_call_is_followed_by_a_rerun_that_does_n
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     record = start(jobs, A, output_path="kept.png")
+    clock = Clock(time.time())  # the containers' clock, moved by the test
     doomed = make_worker()
     doomed_jobs = doomed.prepare()
+    doomed_jobs.clock = clock
 
     async def die(*args: Any, **kwargs: Any) -> Any:
         raise WorkerKilled
@@ -174,15 +177,22 @@ def test_a_worker_dying_after_the_openai_call_is_followed_by_a_rerun_that_does_n
     write = doomed_jobs.store.write
     monkeypatch.setattr(doomed_jobs.images, "save", die)  # dies right after OpenAI answered
     monkeypatch.setattr(doomed_jobs.store, "write", write_all_but_a_release)  # a killed process hands nothing back
+    message = receive(driver)[0]
     with pytest.raises(BaseExceptionGroup) as killed:  # out of the job's task group, the batch, the handler
-        driver.deliver(doomed, receive(driver))
+        driver.deliver(doomed, [message])
     assert killed.group_contains(WorkerKilled)
     left = job(jobs, A, record.job_id)
     assert (left.status, left.attempts) == ("running", 1)
     assert [key.rsplit("/", 1)[1] for key in stack.objects("users/alice/.jobs/")] == ["upstream.json", "upstream_0"]
 
-    # The lease (1 s) and the message's visibility (2 s) run out; the redelivery goes to a healthy container.
-    assert driver.deliver(make_worker(), receive(driver)) == set()
+    # The lease (1 s) and the message's visibility run out; the redelivery goes to a healthy container.
+    clock.now += 2
+    stack.services.sqs.change_message_visibility(
+        QueueUrl=stack.names.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+    healthy = make_worker()
+    healthy.prepare().clock = clock
+    assert driver.deliver(healthy, receive(driver)) == set()
 
     done = job(jobs, A, record.job_id)
     assert (done.status, done.attempts) == ("completed", 2)

@@ -229,10 +229,10 @@ def without_request_id(message: str) -> str:
 async def test_cancelling_a_running_task_stops_it_and_saves_nothing(
     task_server: MCPServer, emulator: EmulatorServer, settings: LocalSettings, service: ImageService
 ) -> None:
-    emulator.set_latency(2000)
+    answer = emulator.hold()  # OpenAI's answer waits until the test releases it
     async with Client(task_server, extensions=[TasksClient()]) as client:
         handle = await handle_of(client, {"prompt": "stop me"})
-        await eventually(lambda: len(emulator.requests) == 1)
+        assert await anyio.to_thread.run_sync(answer.arrived.wait, 10)
         assert (await get_task(client, handle.task_id)).status == "working"
         ack = await cancel_task(client, handle.task_id)
         assert ack.result_type == "complete"
@@ -240,7 +240,8 @@ async def test_cancelling_a_running_task_stops_it_and_saves_nothing(
         assert cancelled.status == "cancelled"
         assert cancelled.result is None
         assert cancelled.status_message == "Cancelled while running; the request was stopped and nothing was saved"
-        await anyio.sleep(2.2)  # past the emulator's answer: nothing arrives late
+        answer.release()
+        await eventually(lambda: emulator.requests[0].get("status") == 200)  # past the answer: nothing arrives late
         assert (await get_task(client, handle.task_id)).status == "cancelled"
         await cancel_task(client, handle.task_id)  # cancelling a finished task is still acknowledged
     assert saved_files(settings) == []
