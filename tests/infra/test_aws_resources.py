@@ -145,7 +145,9 @@ def test_queues_have_the_redrive_policy(aws: AwsClients, template: dict[str, Any
 
 
 def test_a_failing_message_reaches_the_dead_letter_queue(aws: AwsClients, template: dict[str, Any]) -> None:
-    names = create_resources(aws)
+    # Queues of their own: moto's state is per process, and a remote shape started earlier in the same session
+    # polls the default-named jobs queue with its worker.
+    names = create_resources(aws, prefix="dlq-check")
     max_receives = _props(template, "JobsQueue")["RedrivePolicy"]["maxReceiveCount"]
     aws.sqs.send_message(QueueUrl=names.queue_url, MessageBody=json.dumps({"user": "u1", "job_id": "j1"}))
     for _ in range(max_receives):
