@@ -135,6 +135,15 @@ def test_create_get_round_trip_and_other_users_see_nothing(store: JobStore) -> N
     assert store.get("", "j1") is None
 
 
+def test_a_second_create_with_the_same_id_is_refused_and_the_first_row_kept(store: JobStore) -> None:
+    """What a keyed start relies on: of two starts racing with one idempotency key, one row wins, the other hears it."""
+    first = job("j1")
+    store.create(first)
+    with pytest.raises(Exception):  # noqa: B017 - each store raises its own (IntegrityError, ConditionalCheckFailed)
+        store.create(dataclasses.replace(first, arguments={"prompt": "another"}))
+    assert store.get(A, "j1") == first
+
+
 def test_list_filters_pages_and_isolates_users(store: JobStore, jobs: Jobs) -> None:
     for index in range(5):
         store.create(job(f"a{index}", created=f"2026-01-01T00:00:0{index}.000+00:00"))

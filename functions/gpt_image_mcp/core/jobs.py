@@ -68,11 +68,19 @@ DEFAULT_MAX_ATTEMPTS = 2  # each attempt may be billed upstream: one retry after
 RECOVERY_SCAN_LIMIT = 1000  # jobs looked at per status by one recovery sweep
 _PERSIST_TRIES = 5  # a job moves on at most a few times while a user's change is written
 _HISTORY_IDS = uuid.UUID("5d0c6f1e-8f5b-4a57-9a43-2f7c1e0b9d21")  # namespace of the history ids of jobs
+_KEYED_JOBS = uuid.UUID("9b3e2c47-61d8-4f0a-b5c2-7e8d1a4f6c03")  # namespace of the ids of jobs started with a key
 
 
 def job_history_id(job_id: str) -> str:
     """The history id a job's images are recorded under: fixed per job, so a re-run cannot add a second row."""
     return str(uuid.uuid5(_HISTORY_IDS, job_id))
+
+
+def keyed_job_id(user: str, idempotency_key: str) -> str:
+    """The id of the job `user` starts with `idempotency_key`. The key names the job itself, so the row is the only
+    record of it: a start repeated after a crash, a lost answer or an interrupted batch finds that job, and there is
+    no moment at which the job exists but the caller's mapping to it does not."""
+    return str(uuid.uuid5(_KEYED_JOBS, f"{user}\n{idempotency_key}"))
 
 
 class JobRef(NamedTuple):
@@ -258,16 +266,24 @@ class JobService:
         *,
         enqueue: bool = True,
         background: bool = True,
+        idempotency_key: str | None = None,
     ) -> JobRecord:
         """Validate fully first (bad input is refused now, nothing queued), then persist, then enqueue.
 
         `enqueue=False` leaves the pending row to a caller that runs it at once (`execute`); should that caller
         die, recovery finds the row like any other pending job. `background=False` records a synchronous call's
-        job, which `list` leaves out unless asked (`hand_over` makes it a background job)."""
+        job, which `list` leaves out unless asked (`hand_over` makes it a background job). With an `idempotency_key`
+        the job id comes from the key: a start with a key used before returns that job as it stands and pays for
+        nothing."""
+        job_id = str(uuid.uuid4()) if idempotency_key is None else keyed_job_id(user, idempotency_key)
+        if idempotency_key is not None:
+            earlier = await self._keyed(job_id, idempotency_key, user, tool_name, args)
+            if earlier is not None:
+                return earlier
         await self.images.plan(user, tool_name, args)
         now = utc_iso(self.clock())
         record = JobRecord(
-            job_id=str(uuid.uuid4()),
+            job_id=job_id,
             user=user,
             tool_name=tool_name,
             arguments=args.model_dump(mode="json"),
@@ -276,7 +292,16 @@ class JobService:
             updated_at=now,
             background=background,
         )
-        await anyio.to_thread.run_sync(self.store.create, record)
+        try:
+            await anyio.to_thread.run_sync(self.store.create, record)
+        except Exception:
+            # A store refuses a second row with the same id: a start with the same key got there first.
+            if idempotency_key is None:
+                raise
+            earlier = await self._keyed(job_id, idempotency_key, user, tool_name, args)
+            if earlier is None:
+                raise
+            return earlier
         if not enqueue:
             return record
         try:
@@ -284,6 +309,23 @@ class JobService:
         except Exception as error:
             await self._unqueued(record, error)
         return record
+
+    async def _keyed(
+        self, job_id: str, key: str, user: str, tool_name: ImageToolName, args: ImageToolArgs
+    ) -> JobRecord | None:
+        """The job an earlier start with `key` made, or None. A pending one is queued again (safe: a worker claims a
+        job once), in case the process that started it died before queueing it."""
+        earlier = await self.read(user, job_id)
+        if earlier is None:
+            return None
+        if earlier.tool_name != tool_name or earlier.arguments != args.model_dump(mode="json"):
+            raise InvalidArgumentError(
+                f"idempotency_key '{key}' was already used for another request (job {job_id}, {earlier.tool_name} "
+                f"{earlier.prompt[:40]!r}); give each different request its own key."
+            )
+        if earlier.status == "pending":
+            await self.queue.submit(user, job_id)
+        return earlier
 
     async def _unqueued(self, record: JobRecord, error: Exception) -> NoReturn:
         """The row is written but the queue refused the job: fail the row rather than leave it pending with

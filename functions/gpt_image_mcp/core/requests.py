@@ -177,10 +177,23 @@ class StartJobArgs(EditImageArgs, _ToolChoice):
     """Arguments of start_generation_job: the tool to run plus its parameters, flat, as in the reference
     (tool_name comes first in the schema: the base listed last contributes its fields first)."""
 
+    idempotency_key: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=200,
+            description=(
+                "A key of yours (up to 200 characters) that makes the start safe to repeat: a later start with the "
+                "same key returns that job as it stands instead of starting, and paying for, another. Give each "
+                "different request its own key."
+            ),
+        ),
+    ] = None
+
     def tool_args(self) -> ImageToolArgs:
         """The chosen tool's own arguments. A parameter that tool does not take is refused, not silently dropped."""
         model = ARGS_BY_TOOL[self.tool_name]
-        given = self.model_dump(exclude={"tool_name"}, exclude_none=True)
+        given = self.model_dump(exclude={"tool_name", "idempotency_key"}, exclude_none=True)
         foreign = [name for name in given if name not in model.model_fields]
         if foreign:
             takers = [tool for tool, args in ARGS_BY_TOOL.items() if foreign[0] in args.model_fields]

@@ -23,7 +23,10 @@ def info_result(tools: ToolContext, record: JobRecord, text: str | None = None) 
 
 
 async def start_generation_job(tools: ToolContext, args: StartJobArgs, ctx: Context) -> CallToolResult:
-    record = await tools.jobs.start(tools.current_user(), args.tool_name, args.tool_args())
+    key = args.idempotency_key
+    record = await tools.jobs.start(tools.current_user(), args.tool_name, args.tool_args(), idempotency_key=key)
+    if key is not None:  # a new job or the one this key started before: say where it stands either way
+        return info_result(tools, record, f"idempotency_key {key!r}: {describe_job(record, tools.clock())}")
     text = (
         f"Started job {record.job_id} ({record.tool_name}). It runs in the background: check_job_status "
         "shows its progress, get_job_result the images when it completes."
