@@ -23,6 +23,7 @@ import anyio.abc
 
 from gpt_image_mcp.core.jobs import JobRef, JobService
 from gpt_image_mcp.core.lifecycle import JobRecord
+from gpt_image_mcp.core.stages import Progress
 
 log = logging.getLogger(__name__)
 HOST = socket.gethostname()
@@ -67,16 +68,16 @@ class LocalJobRunner:
             self._queued.add(job.job_id)
             self._send.send_nowait(job)
 
-    async def run_now(self, jobs: JobService, job: JobRecord) -> anyio.Event:
+    async def run_now(self, jobs: JobService, job: JobRecord, progress: Progress | None = None) -> anyio.Event:
         """Execute `job` (just created, pending) at once, outside the concurrency bound (a synchronous call is
-        waiting for it); the event is set when that execution ends. Without a running pool the job runs before
-        this returns."""
+        waiting for it, and hears its `progress`); the event is set when that execution ends. Without a running
+        pool the job runs before this returns."""
         finished = anyio.Event()
         self._queued.add(job.job_id)
 
         async def execute() -> None:
             try:
-                await self._execute(jobs, job)
+                await self._execute(jobs, job, progress)
             finally:
                 finished.set()
 
@@ -123,12 +124,12 @@ class LocalJobRunner:
         async for job in self._receive:
             await self._execute(jobs, job)
 
-    async def _execute(self, jobs: JobService, job: JobRef | JobRecord) -> None:
+    async def _execute(self, jobs: JobService, job: JobRef | JobRecord, progress: Progress | None = None) -> None:
         """Run a queued job (read first: it may have changed since it was queued) or a record just read."""
         try:
             record = await jobs.read(job.user, job.job_id) if isinstance(job, JobRef) else job
             if record is not None:
-                await jobs.execute(record, self.owner)
+                await jobs.execute(record, self.owner, progress=progress)
         except Exception:
             log.exception("job %s: the worker failed", job.job_id)
         finally:

@@ -6,7 +6,8 @@ output folder, a locked database) or a server that dies while saving loses nothi
 attempt of the job, or `get_job_result`, saves the kept images without a new OpenAI call.
 
 Layout: `{folder}/{job_id}/image_{n}` and then `answer.json` (usage, resolved settings, notes), which is
-renamed into place last and so marks the set complete. The files survive the server process (they are not
+renamed into place last and so marks the set complete; `preview.<format>` is the latest partial image, which the
+job's status links to while the image is being made. The files survive the server process (they are not
 fsync'ed: a power cut can lose the newest, as it can the newest history rows). When even the spool cannot be
 written (its disk is full too), the answer is kept in memory for as long as the server runs, with a warning.
 """
@@ -21,6 +22,7 @@ import shutil
 import threading
 from pathlib import Path
 
+from gpt_image_mcp.core.imageinfo import sniff
 from gpt_image_mcp.core.upstream import UpstreamResult
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,17 @@ class SpoolUpstreamCache:
             log.warning("job %s: the kept answer in %s is unreadable (%s); asking OpenAI again", job_id, folder, error)
             return None
         return UpstreamResult.from_manifest(manifest, images)
+
+    def keep_preview(self, user: str, job_id: str, data: bytes) -> str:
+        """The latest partial image as `preview.<format>`, swapped in whole; its file:// link."""
+        folder = self._job_folder(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        image_format = sniff(data).format
+        path = folder / f"preview.{'jpg' if image_format == 'jpeg' else image_format}"
+        partial = path.with_name(f"{path.name}.partial")
+        partial.write_bytes(data)
+        partial.replace(path)
+        return path.as_uri()
 
     def discard(self, user: str, job_id: str) -> None:
         """The manifest goes first: a removal cut short never leaves a set that looks complete."""

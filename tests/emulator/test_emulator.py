@@ -267,11 +267,64 @@ def test_xhigh_is_accepted_for_the_2_5_models(client: OpenAI) -> None:
     assert result.quality == "xhigh"
 
 
-def test_stream_is_refused_honestly(client: OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.images.generate(model="gpt-image-2", prompt="x", stream=True)
-    assert caught.value.param == "stream"
-    assert "not supported by this emulator" in caught.value.message
+def test_a_stream_sends_the_partial_images_then_the_image_spread_over_the_latency(
+    client: OpenAI, emu: EmulatorServer
+) -> None:
+    emu.set_latency(300)
+    arrivals: list[tuple[str, float]] = []
+    started = time.monotonic()
+    events = []
+    for event in client.images.generate(model="gpt-image-2", prompt="x", stream=True, partial_images=2):
+        arrivals.append((event.type, time.monotonic() - started))
+        events.append(event)
+    assert [name for name, _ in arrivals] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    assert arrivals[0][1] >= 0.1 and arrivals[-1][1] >= 0.3  # a third of the latency before each event
+    partials, final = events[:2], events[2]
+    assert [event.partial_image_index for event in partials] == [0, 1]  # type: ignore[union-attr]
+    assert decode(partials[0].b64_json).size == (256, 256)
+    assert final.type == "image_generation.completed"
+    assert decode(final.b64_json).size == (1024, 1024)
+    assert (final.size, final.quality, final.output_format) == ("1024x1024", "medium", "png")
+    plain = client.images.generate(model="gpt-image-2", prompt="x")
+    assert final.b64_json == (plain.data or [])[0].b64_json
+    assert plain.usage is not None and final.usage.model_dump() == plain.usage.model_dump(exclude_none=True)
+
+
+def test_an_edit_streams_its_own_events(client: OpenAI) -> None:
+    picture = ("photo.png", png(1024, 1024), "image/png")
+    events = list(client.images.edit(model="gpt-image-2", image=picture, prompt="x", stream=True, partial_images=1))
+    assert [event.type for event in events] == ["image_edit.partial_image", "image_edit.completed"]
+
+
+def test_a_stream_can_end_with_an_error_event(client: OpenAI, emu: EmulatorServer) -> None:
+    emu.break_answer("stream_error")
+    with pytest.raises(openai.APIError) as caught:
+        list(client.images.generate(model="gpt-image-2", prompt="x", stream=True, partial_images=1))
+    assert not isinstance(caught.value, openai.APIStatusError)  # after the 200: an error event, no status
+    assert isinstance(caught.value.body, dict) and caught.value.body["code"] == "moderation_blocked"
+    emu.break_answer("stream_error")
+    with pytest.raises(openai.BadRequestError, match="rejected by the safety system"):  # unstreamed: a 400
+        client.images.generate(model="gpt-image-2", prompt="x")
+
+
+@pytest.mark.parametrize(
+    ("kind", "types"),
+    [
+        ("truncated_image", ["image_generation.partial_image", "image_generation.completed"]),
+        ("empty_data", ["image_generation.partial_image"]),
+    ],
+)
+def test_broken_streams(client: OpenAI, emu: EmulatorServer, kind: str, types: list[str]) -> None:
+    emu.break_answer(kind)
+    events = list(client.images.generate(model="gpt-image-2", prompt="x", stream=True, partial_images=1))
+    assert [event.type for event in events] == types
+    if kind == "truncated_image":
+        with pytest.raises(OSError):
+            decode(events[-1].b64_json)
 
 
 @pytest.mark.parametrize("model", ["gpt-image-1", "dall-e-2", "dall-e-3", "gpt-image-9"])

@@ -64,6 +64,7 @@ COMMON_PARAMETERS = {
     "sample_count",
     "return_base64",
     "include_thumbnail",
+    "partial_images",
 }
 REFERENCE_PARAMETERS = {"reference_image_path", "reference_image_base64", "input_fidelity"}
 MASK_PARAMETERS = {"mask_image_path", "mask_image_base64"}
@@ -164,6 +165,7 @@ async def test_generate_default_saves_one_png_and_reports_it(
         "size": "auto",
         "quality": "auto",
         "output_format": "png",
+        "stream": True,  # a single image is streamed, so its arrival is seen as it happens
     }
 
 

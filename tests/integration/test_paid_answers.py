@@ -312,20 +312,35 @@ async def test_an_image_of_another_size_than_asked_reports_its_real_size(
 # -- answers that are not images ---------------------------------------------------------------------------------
 
 
+PLAIN = {"sample_count": 2}  # several images come in one plain JSON answer; a single one is streamed
+STREAMED = {"partial_images": 1}
+
+
 @pytest.mark.parametrize(
-    ("kind", "phrases"),
+    ("kind", "extra", "phrases"),
     [
-        ("malformed_json", ["its JSON does not parse (", "application/json", 'starting \'{"created": ']),
-        ("html_page", ["the content type is text/html, not application/json", "starting '<!DOCTYPE html>"]),
-        ("empty_data", ["its 'data' list is empty: OpenAI returned no image", "application/json"]),
+        ("malformed_json", PLAIN, ["its JSON does not parse (", "application/json", 'starting \'{"created": ']),
+        (
+            "malformed_json",
+            STREAMED,
+            ["its image_generation.completed event's data does not parse as JSON (", "text/event-stream"],
+        ),
+        ("html_page", PLAIN, ["the content type is text/html, not application/json", "starting '<!DOCTYPE html>"]),
+        ("html_page", STREAMED, ["the content type is text/html, not application/json", "starting '<!DOCTYPE html>"]),
+        ("empty_data", PLAIN, ["its 'data' list is empty: OpenAI returned no image", "application/json"]),
+        (
+            "empty_data",
+            STREAMED,
+            ["the stream ended without an image (events: image_generation.partial_image)", "text/event-stream"],
+        ),
     ],
 )
 async def test_an_answer_that_is_not_images_says_what_came_back(
-    tmp_path: Path, emulator: EmulatorServer, client: Client, kind: str, phrases: list[str]
+    tmp_path: Path, emulator: EmulatorServer, client: Client, kind: str, extra: dict[str, int], phrases: list[str]
 ) -> None:
     emulator.break_answer(kind)
 
-    message = await refused(client, "generate_image", PROMPT)
+    message = await refused(client, "generate_image", PROMPT | extra)
 
     assert message.startswith(f"The Images API at {emulator.base_url} answered, but not with images: ")
     assert "What came back: HTTP 200, " in message
@@ -335,6 +350,7 @@ async def test_an_answer_that_is_not_images_says_what_came_back(
     assert "OpenAI may have processed (and billed) the request, so it was not sent again." in message
     assert files_under(tmp_path / "out") == []
     assert len(image_requests(emulator)) == 1
+    assert image_requests(emulator)[0]["json"].get("stream") is (True if extra is STREAMED else None)
 
 
 # -- the retry rule ------------------------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ async def test_a_job_runs_to_completed_with_progress_and_a_rich_result(
 
         await eventually(finished)
         running = [(s["progress"], s["message"]) for s in seen if s["status"] == "running"]
-        assert (0.1, "Sending the request to OpenAI (gpt-image-2)") in running, seen
+        assert (0.1, "Sent to OpenAI (gpt-image-2); waiting for the image") in running, seen
         assert seen[-1]["progress"] == 1.0
         assert seen[-1]["attempts"] == 1
 

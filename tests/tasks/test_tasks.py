@@ -88,7 +88,7 @@ async def test_a_declaring_client_gets_a_task_and_polls_it_to_the_rich_result(
     statuses = [status for status, _ in tasks.seen]
     assert statuses[0] == "working"
     assert statuses[-1] == "completed"
-    assert ("working", "10%: Sending the request to OpenAI (gpt-image-2)") in tasks.seen, tasks.seen
+    assert ("working", "10%: Sent to OpenAI (gpt-image-2); waiting for the image") in tasks.seen, tasks.seen
 
 
 async def test_tasks_get_reads_a_finished_task_with_its_files_as_they_are_now(

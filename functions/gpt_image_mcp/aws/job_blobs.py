@@ -62,6 +62,12 @@ class S3JobBlobs:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **extra)
         return key
 
+    def link(self, user: str, name: str, expires_in: int) -> str:
+        """A presigned GET link to the object."""
+        params = {"Bucket": self.bucket, "Key": self.key(user, name)}
+        url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        return url
+
     def get(self, user: str, name: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""
         from botocore.exceptions import ClientError
@@ -99,8 +105,9 @@ class S3UpstreamCache:
     settled needs `s3:DeleteObject`; without it the objects stay until the bucket's lifecycle rule expires them.
     """
 
-    def __init__(self, blobs: S3JobBlobs) -> None:
+    def __init__(self, blobs: S3JobBlobs, *, link_expiry_seconds: int = 3600) -> None:
         self.blobs = blobs
+        self.link_expiry_seconds = link_expiry_seconds
         self._counts: dict[tuple[str, str], int] = {}  # images kept per job by this container: discard needs no read
 
     @staticmethod
@@ -110,6 +117,17 @@ class S3UpstreamCache:
     @staticmethod
     def _image(job_id: str, index: int) -> str:
         return f"{checked_job_id(job_id)}/upstream_{index}"
+
+    @staticmethod
+    def _preview(job_id: str) -> str:
+        return f"{checked_job_id(job_id)}/preview"
+
+    def keep_preview(self, user: str, job_id: str, data: bytes) -> str:
+        """The latest partial image (one PUT, replacing the last) and a presigned link to it."""
+        from gpt_image_mcp.core.imageinfo import MIME_TYPES, sniff
+
+        self.blobs.put(user, self._preview(job_id), data, MIME_TYPES[sniff(data).format])
+        return self.blobs.link(user, self._preview(job_id), self.link_expiry_seconds)
 
     def save(self, user: str, job_id: str, result: UpstreamResult) -> None:
         for index, data in enumerate(result.images):
@@ -148,4 +166,5 @@ class S3UpstreamCache:
                 count = int(json.loads(raw)["count"])
             except (ValueError, KeyError, TypeError):
                 count = 0
-        self.blobs.delete(user, [self._manifest(job_id), *(self._image(job_id, index) for index in range(count))])
+        names = [self._manifest(job_id), *(self._image(job_id, index) for index in range(count)), self._preview(job_id)]
+        self.blobs.delete(user, names)

@@ -31,6 +31,7 @@ class UpstreamResult:
     request_id: str | None
     attempts: int
     notes: list[str] = field(default_factory=list)  # what the user should know about the answer (broken images)
+    partial_images: int = 0  # previews streamed before the images (each is billed as 100 output tokens)
 
     def manifest(self) -> dict[str, Any]:
         """Everything but the image bytes, as JSON-ready data: what a cache keeps beside the images."""
@@ -41,6 +42,7 @@ class UpstreamResult:
             "request_id": self.request_id,
             "attempts": self.attempts,
             "notes": self.notes,
+            "partial_images": self.partial_images,
         }
 
     @classmethod
@@ -52,6 +54,7 @@ class UpstreamResult:
             request_id=manifest.get("request_id"),
             attempts=int(manifest.get("attempts") or 1),
             notes=list(manifest.get("notes") or []),
+            partial_images=int(manifest.get("partial_images") or 0),
         )
 
 
@@ -61,16 +64,18 @@ class Received:
 
     status: int
     content_type: str
-    body: bytes
+    body: bytes  # all of it, or (a stream) its first bytes
     request_id: str | None
+    length: int | None = None  # a stream's length, when `body` holds only its start
 
     def describe(self) -> str:
         """'HTTP 200, text/html, 161 bytes starting "<!DOCTYPE html>...", request id req_1'."""
+        length = len(self.body) if self.length is None else self.length
         start = self.body[:_QUOTED_BYTES].decode("utf-8", "replace")
-        more = "..." if len(self.body) > _QUOTED_BYTES else ""
+        more = "..." if length > _QUOTED_BYTES else ""
         ref = f", request id {self.request_id}" if self.request_id else ", no request id"
         kind = self.content_type or "no content type"
-        return f"HTTP {self.status}, {kind}, {len(self.body):,} bytes starting {start + more!r}{ref}"
+        return f"HTTP {self.status}, {kind}, {length:,} bytes starting {start + more!r}{ref}"
 
 
 def not_images(received: Received, problem: str, where: str) -> UpstreamError:

@@ -137,3 +137,5 @@ class Settings(EnvSettings):
     max_base64_bytes: int = Field(default=750_000, ge=0, le=4_500_000, validation_alias="OPENAI_IMAGE_MAX_BASE64_BYTES")
     request_timeout: float = Field(default=300.0, ge=5, le=3600, validation_alias="OPENAI_IMAGE_TIMEOUT")
     max_retries: int = Field(default=3, ge=0, le=10, validation_alias="OPENAI_IMAGE_MAX_RETRIES")
+    partial_images: int = Field(default=0, ge=0, le=3, validation_alias="OPENAI_IMAGE_PARTIAL_IMAGES")
+    stream: bool = Field(default=True, validation_alias="OPENAI_IMAGE_STREAM")

@@ -25,7 +25,8 @@ from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.planning import ToolName
 from gpt_image_mcp.core.requests import ImageToolArgs
-from gpt_image_mcp.core.service import ImageOutcome, ImageService, Progress
+from gpt_image_mcp.core.service import ImageOutcome, ImageService
+from gpt_image_mcp.core.stages import Progress
 
 FIRST_POLL_SECONDS = 0.05
 
@@ -63,15 +64,16 @@ class DirectCalls:
 class BudgetedCalls:
     """Each call is a durable job; the caller waits for it at most `budget()` seconds.
 
-    With `run_now`, the job is executed at once in this process (`run_now(record)` returns an event set when that
-    execution ends). Without it, the job is queued as usual and a worker elsewhere runs it (the remote function:
-    work cannot outlive a Lambda response, so the SQS worker does it and this call only watches the row).
+    With `run_now`, the job is executed at once in this process (`run_now(record, progress)` returns an event set
+    when that execution ends; the call hears every step as it happens). Without it, the job is queued as usual and
+    a worker elsewhere runs it (the remote function: work cannot outlive a Lambda response, so the SQS worker does
+    it and this call only watches the row, reporting the progress it finds there).
     """
 
     def __init__(
         self,
         jobs: JobService,
-        run_now: Callable[[JobRecord], Awaitable[anyio.Event]] | None,
+        run_now: Callable[[JobRecord, Progress], Awaitable[anyio.Event]] | None,
         *,
         budget: Callable[[], float],
         limit: str,
@@ -93,7 +95,7 @@ class BudgetedCalls:
             finished = anyio.Event()  # never set here: the row tells when the worker is done
         else:
             record = await self.jobs.start(user, tool, args, enqueue=False, background=False)
-            finished = await self.run_now(record)
+            finished = await self.run_now(record, progress)
         reported, wait = -1.0, FIRST_POLL_SECONDS
         with anyio.move_on_after(budget):
             while True:
@@ -106,7 +108,7 @@ class BudgetedCalls:
                     break
                 if ended and record.error:  # the attempt ended and gave the job back: its answer waits to be saved
                     raise UserFacingError(record.error)
-                if record.progress != reported:
+                if self.run_now is None and record.progress > reported:  # run_now reports every step itself
                     reported = record.progress
                     await progress(record.progress, record.message)
         if not record.finished:

@@ -36,6 +36,7 @@ from gpt_image_mcp.core.errors import (
     StorageError,
     UserFacingError,
 )
+from gpt_image_mcp.core.events import Partial
 from gpt_image_mcp.core.lifecycle import (
     Cancelled,
     Change,
@@ -59,6 +60,7 @@ from gpt_image_mcp.core.lifecycle import (
 from gpt_image_mcp.core.requests import ARGS_BY_TOOL, ImageToolArgs, ImageToolName, JobStatus
 from gpt_image_mcp.core.results import ImageToolResult
 from gpt_image_mcp.core.service import ImageOutcome, ImageService
+from gpt_image_mcp.core.stages import Progress
 from gpt_image_mcp.core.upstream import UpstreamResult
 
 log = logging.getLogger(__name__)
@@ -194,6 +196,10 @@ class UpstreamCache(Protocol):
     def save(self, user: str, job_id: str, result: UpstreamResult) -> None: ...
 
     def discard(self, user: str, job_id: str) -> None: ...
+
+    def keep_preview(self, user: str, job_id: str, data: bytes) -> str:
+        """Keep the job's latest partial image (replacing the one before) and return a link to it."""
+        ...
 
 
 def kept_answer(job_id: str) -> str:
@@ -410,19 +416,22 @@ class JobService:
 
         return await anyio.to_thread.run_sync(sweep)
 
-    async def execute(self, job: JobRecord, owner: str, *, requeue: Requeue | None = None) -> JobRecord | None:
+    async def execute(
+        self, job: JobRecord, owner: str, *, requeue: Requeue | None = None, progress: Progress | None = None
+    ) -> JobRecord | None:
         """Claim `job` (as just read) and run it to completed, failed or cancelled. Does nothing when the job is
         not there to take (another worker has it, it finished, it was cancelled): safe under redelivery.
 
         With `requeue` (a queue that redelivers), an error it calls temporary gives the job back as pending,
-        with the reason, instead of failing it; the caller then has the message delivered again."""
+        with the reason, instead of failing it; the caller then has the message delivered again. `progress` hears
+        each step as the job's status does (a synchronous call waiting for its job)."""
         claimed = await self.advance(job, Claim(owner, self.lease_seconds, self.max_attempts))
         if claimed is None:
             return None
         log.debug("job %s: attempt %d by %s", job.job_id, claimed.attempts, owner)
         run = _Run(held=claimed)
         try:
-            await self._run(run, owner)
+            await self._run(run, owner, progress)
         except BaseException:
             # Cancelled from outside (the server shuts down): hand the job back for the next start.
             with anyio.CancelScope(shield=True):
@@ -439,20 +448,32 @@ class JobService:
             run.held = after
         return after is not None
 
-    async def _run(self, run: _Run, owner: str) -> None:
+    async def _run(self, run: _Run, owner: str, listener: Progress | None) -> None:
         """Run the image call while a watcher renews the lease and stops the call when a cancel is asked."""
         record = run.held
         store, user, job_id = self.store, record.user, record.job_id
 
         async def progress(fraction: float, message: str) -> None:
             await self._heartbeat(run, owner, fraction, message)
+            if listener is not None:
+                await listener(fraction, message)
+
+        cache = self.upstream_cache
+
+        async def preview(partial: Partial) -> str | None:
+            """The latest partial image, where the job's status can link to it; a failure only loses the link."""
+            if cache is None:
+                return None
+            try:
+                return await anyio.to_thread.run_sync(cache.keep_preview, user, job_id, partial.data)
+            except Exception:
+                log.info("job %s: the partial image was not kept", job_id, exc_info=True)
+                return None
 
         async def checkpoint() -> None:
             if run.stop is not None or await anyio.to_thread.run_sync(store.cancel_requested, user, job_id):
                 raise CancelledJobError("The job was cancelled; its images were not saved.")
             run.saving = True
-
-        cache = self.upstream_cache
 
         async def keep(result: UpstreamResult) -> None:
             """Persist the paid-for images before saving; a failure here only loses the crash insurance."""
@@ -477,6 +498,7 @@ class JobService:
                     _tool_of(record),
                     args,
                     progress=progress,
+                    preview=preview,
                     before_save=checkpoint,
                     safety_identifier=self.safety_identifier(user),
                     history_id=job_history_id(job_id),

@@ -57,6 +57,10 @@ class ImagePlan:
         return str(self.params["output_format"])
 
     @property
+    def partial_images(self) -> int:
+        return int(self.params.get("partial_images", 0))
+
+    @property
     def expected_bytes(self) -> int:
         """An upper bound of the disk space the answer's files take, checked before OpenAI is paid."""
         size = str(self.params["size"])
@@ -106,7 +110,40 @@ def input_image(label: str, data: bytes) -> InputImage:
     return InputImage(label=label, data=data, info=info)
 
 
-def _common_params(args: ImageToolArgs, spec: ModelSpec, catalog: Catalog) -> tuple[dict[str, Any], list[str]]:
+@dataclass(frozen=True, slots=True)
+class Streaming:
+    """Whether to stream the answer (`OPENAI_IMAGE_STREAM`) and how many partial previews to ask for."""
+
+    enabled: bool = True
+    partial_images: int = 0
+
+
+STREAM = Streaming()  # stream single images, no partial previews: the settings' defaults
+
+
+def _stream_params(args: ImageToolArgs, streaming: Streaming, params: dict[str, Any], warnings: list[str]) -> None:
+    """Stream single-image calls, so their arrival (and any partial preview) is seen as it happens. Several images
+    come in one plain answer: how OpenAI streams more than one image is not documented."""
+    partials = streaming.partial_images
+    if not streaming.enabled:
+        if partials:
+            warnings.append("partial_images needs streaming, which OPENAI_IMAGE_STREAM=false turns off; none asked.")
+        return
+    if args.sample_count > 1:
+        if partials:
+            warnings.append(
+                f"partial_images is for single images: with sample_count {args.sample_count} the images arrive "
+                "together, without previews."
+            )
+        return
+    params["stream"] = True
+    if partials:
+        params["partial_images"] = partials
+
+
+def _common_params(
+    args: ImageToolArgs, spec: ModelSpec, catalog: Catalog, streaming: Streaming
+) -> tuple[dict[str, Any], list[str]]:
     warnings: list[str] = []
     catalog.check_size(spec, args.size)
     if args.quality not in spec.qualities:
@@ -136,6 +173,7 @@ def _common_params(args: ImageToolArgs, spec: ModelSpec, catalog: Catalog) -> tu
         params["background"] = "transparent"
     if args.output_compression is not None:
         params["output_compression"] = args.output_compression
+    _stream_params(args, streaming, params, warnings)
     return params, warnings
 
 
@@ -146,8 +184,10 @@ def _record(args: ImageToolArgs, model: str) -> dict[str, Any]:
     return data
 
 
-def plan_generate(args: ImageToolArgs, spec: ModelSpec, catalog: Catalog, warnings: list[str]) -> ImagePlan:
-    params, more = _common_params(args, spec, catalog)
+def plan_generate(
+    args: ImageToolArgs, spec: ModelSpec, catalog: Catalog, warnings: list[str], streaming: Streaming = STREAM
+) -> ImagePlan:
+    params, more = _common_params(args, spec, catalog, streaming)
     if args.moderation != "auto":
         params["moderation"] = args.moderation
     return ImagePlan(
@@ -168,9 +208,10 @@ def plan_edit(
     warnings: list[str],
     images: list[InputImage],
     mask: InputImage | None,
+    streaming: Streaming = STREAM,
 ) -> ImagePlan:
     """Plan edit_image / transform_image: both go to /images/edits; only edit takes a mask."""
-    params, more = _common_params(args, spec, catalog)
+    params, more = _common_params(args, spec, catalog, streaming)
     if not images:
         raise InvalidArgumentError(
             f"{tool} needs a reference image: give reference_image_path or reference_image_base64."

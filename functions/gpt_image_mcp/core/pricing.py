@@ -7,12 +7,13 @@ output tokens are estimated from size and quality, and the cost says it is an es
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gpt_image_mcp.core.catalog import Catalog, ModelSpec
 
 _GPT_IMAGE_2_FACTOR = {"low": 16, "medium": 48, "high": 96}
+PARTIAL_IMAGE_TOKENS = 100  # image output tokens OpenAI bills per streamed partial image (its image guide)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,17 @@ class Usage:
     input_image_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    partial_image_tokens: int = 0  # of output_tokens: the partial previews
+
+    def with_partial_images(self, count: int) -> Usage:
+        """The usage plus `count` partial previews, which the final image's usage does not include."""
+        extra = PARTIAL_IMAGE_TOKENS * count
+        return replace(
+            self,
+            output_tokens=self.output_tokens + extra,
+            total_tokens=self.total_tokens + extra,
+            partial_image_tokens=self.partial_image_tokens + extra,
+        )
 
     @classmethod
     def from_api(cls, usage: dict[str, Any] | None) -> Usage | None:
@@ -44,6 +56,7 @@ class Cost:
     image_output_usd: float
     total_usd: float
     estimated: bool  # True when output tokens were estimated rather than reported by the API
+    partial_images_usd: float = 0.0  # of image_output_usd: the partial previews
 
 
 def estimate_output_tokens(catalog: Catalog, spec: ModelSpec, width: int, height: int, quality: str) -> int | None:
@@ -74,4 +87,5 @@ def price(spec: ModelSpec, usage: Usage, *, estimated: bool = False) -> Cost | N
         image_output_usd=round(image_out, 6),
         total_usd=round(text + image_in + image_out, 6),
         estimated=estimated,
+        partial_images_usd=round(usage.partial_image_tokens * rates.image_output / 1_000_000, 6),
     )

@@ -79,6 +79,17 @@ class ImageToolArgs(BaseModel):
         bool | None,
         Field(description="Add a small JPEG preview to the result. Default: OPENAI_IMAGE_THUMBNAIL."),
     ] = None
+    partial_images: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=3,
+            description=(
+                "Partial previews streamed while the image is made (0-3, sample_count 1 only); each is a progress "
+                "step and costs 100 output tokens. Default: OPENAI_IMAGE_PARTIAL_IMAGES (0)."
+            ),
+        ),
+    ] = None
 
     @field_validator("prompt")
     @classmethod

@@ -23,6 +23,7 @@ class UsageInfo(BaseModel):
     input_image_tokens: int
     output_tokens: int
     total_tokens: int
+    partial_image_tokens: int = Field(default=0, description="Of output_tokens: 100 per streamed partial image.")
 
 
 class CostInfo(BaseModel):
@@ -32,6 +33,7 @@ class CostInfo(BaseModel):
     image_output: float
     total: float
     estimated: bool = Field(description="True when OpenAI returned no usage and tokens were estimated.")
+    partial_images: float = Field(default=0.0, description="Of image_output: the streamed partial images.")
 
 
 class ImageToolResult(BaseModel):

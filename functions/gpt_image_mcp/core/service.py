@@ -29,6 +29,7 @@ from gpt_image_mcp.core.planning import (
     MAX_INPUT_BYTES,
     ImagePlan,
     InputImage,
+    Streaming,
     ToolName,
     as_list,
     decode_base64,
@@ -41,13 +42,13 @@ from gpt_image_mcp.core.pricing import Cost, Usage, estimate_output_tokens, pric
 from gpt_image_mcp.core.requests import EditImageArgs, ImageToolArgs, TransformImageArgs
 from gpt_image_mcp.core.results import CostInfo, ImageFile, ImageToolResult, MetadataCheck, UsageInfo
 from gpt_image_mcp.core.sandbox import numbered_keys, with_format_extension
+from gpt_image_mcp.core.stages import Preview, Progress, Stages
 from gpt_image_mcp.core.storage import HistoryImage, HistoryRecord, HistoryStore, ImageStore, StoredImage
 from gpt_image_mcp.core.thumbnails import make_thumbnail
 from gpt_image_mcp.core.upstream import ImagesClient, UpstreamResult
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], Awaitable[None]]
 Checkpoint = Callable[[], Awaitable[None]]
 
 
@@ -106,8 +107,10 @@ class ImageService:
 
     async def _plan(self, user: str, tool: ToolName, args: ImageToolArgs) -> ImagePlan:
         spec, warnings = resolve_model(args, self.settings.default_model, self.catalog, self.clock().date())
+        partials = self.settings.partial_images if args.partial_images is None else args.partial_images
+        streaming = Streaming(enabled=self.settings.stream, partial_images=partials)
         if tool == "generate_image":
-            return plan_generate(args, spec, self.catalog, warnings)
+            return plan_generate(args, spec, self.catalog, warnings, streaming)
         assert isinstance(args, TransformImageArgs)
         images = await self._inputs(
             user, as_list(args.reference_image_path), as_list(args.reference_image_base64), "reference_image"
@@ -120,7 +123,7 @@ class ImageService:
             if len(masks) > 1:
                 raise InvalidArgumentError("Give either mask_image_path or mask_image_base64, not both.")
             mask = masks[0] if masks else None
-        return plan_edit(tool, args, spec, self.catalog, warnings, images, mask)
+        return plan_edit(tool, args, spec, self.catalog, warnings, images, mask, streaming)
 
     async def _inputs(self, user: str, paths: list[str], blobs: list[str], name: str) -> list[InputImage]:
         loaded = []
@@ -143,35 +146,40 @@ class ImageService:
         args: ImageToolArgs,
         *,
         progress: Progress | None = None,
+        preview: Preview | None = None,
         before_save: Checkpoint | None = None,
         safety_identifier: str | None = None,
-        plan: ImagePlan | None = None,
         history_id: str | None = None,
         upstream: UpstreamResult | None = None,
         after_upstream: Callable[[UpstreamResult], Awaitable[None]] | None = None,
     ) -> ImageOutcome:
-        """Plan, call OpenAI, decode every image, save. A job passes a fixed `history_id` (a re-run adds no second
-        record), the `upstream` result an earlier attempt already paid for (nothing is sent then), and
+        """Plan, call OpenAI, decode every image, save, reporting each step to `progress` (a partial image through
+        `preview` first, which may keep it and give a link). A job passes a fixed `history_id` (a re-run adds no
+        second record), the `upstream` result an earlier attempt already paid for (nothing is sent then), and
         `after_upstream` to keep a fresh result before anything is saved."""
-        plan = plan or await self.plan(user, tool, args)
+        plan = await self.plan(user, tool, args)
+        stages = Stages(plan, progress, preview)
+        await stages.validated()
         if upstream is None:
-            if progress:
-                await progress(0.1, f"Sending the request to OpenAI ({plan.spec.name})")
+            await stages.sent()
             try:
-                upstream = await self.client.run(plan, safety_identifier=safety_identifier)
+                upstream = await self.client.run(plan, safety_identifier=safety_identifier, on_partial=stages.partial)
             except UpstreamError as error:
                 if not plan.spec.known:  # keep the catalog hint: the model name is the likely culprit
                     error.message = f"{error.message} {plan.warnings[0]}" if plan.warnings else error.message
                     error.args = (error.message,)
                 raise
+            await stages.received(upstream)
             upstream = await self.decoded(upstream)
             if after_upstream:
                 await after_upstream(upstream)
+        else:
+            await stages.received(upstream, earlier=True)
         if before_save:
             await before_save()
-        if progress:
-            await progress(0.8, "Saving images")
-        return await self.save(user, args, plan, upstream, history_id=history_id)
+        outcome = await self.save(user, args, plan, upstream, history_id=history_id)
+        await stages.saved(len(outcome.result.images))
+        return outcome
 
     async def decoded(self, upstream: UpstreamResult) -> UpstreamResult:
         """The answer with every image decoded to its last pixel (in worker threads, side by side). A broken image
@@ -225,7 +233,9 @@ class ImageService:
             self._persist, user, args, plan, upstream.images, history_id, record_hash, created, size, quality, now
         )
         usage = Usage.from_api(upstream.usage)
-        cost = self._cost(plan.spec, usage, stored, quality, len(upstream.images))
+        cost = self._cost(plan.spec, usage, stored, quality, upstream)
+        if usage is not None and upstream.partial_images:
+            usage = usage.with_partial_images(upstream.partial_images)
         files = [file for file, _ in stored]
         usage_info = UsageInfo(**_usage_dict(usage)) if usage else None
         record = HistoryRecord(
@@ -381,16 +391,23 @@ class ImageService:
                 log.warning("could not remove %s after a failed save", file.location, exc_info=True)
 
     def _cost(
-        self, spec: ModelSpec, usage: Usage | None, stored: list[tuple[ImageFile, bytes]], quality: str, count: int
+        self,
+        spec: ModelSpec,
+        usage: Usage | None,
+        stored: list[tuple[ImageFile, bytes]],
+        quality: str,
+        upstream: UpstreamResult,
     ) -> CostInfo | None:
+        """The cost of the images and of the partial previews."""
         estimated = usage is None
         if usage is None:
             first = stored[0][0]
             per_image = estimate_output_tokens(self.catalog, spec, first.width, first.height, quality)
             if per_image is None:
                 return None
+            count = len(upstream.images)
             usage = Usage(output_tokens=per_image * count, total_tokens=per_image * count)
-        cost: Cost | None = price(spec, usage, estimated=estimated)
+        cost: Cost | None = price(spec, usage.with_partial_images(upstream.partial_images), estimated=estimated)
         if cost is None:
             return None
         return CostInfo(
@@ -399,6 +416,7 @@ class ImageService:
             image_output=cost.image_output_usd,
             total=cost.total_usd,
             estimated=cost.estimated,
+            partial_images=cost.partial_images_usd,
         )
 
     def _thumbnails(self, images: list[bytes]) -> list[bytes]:
@@ -481,4 +499,5 @@ def _usage_dict(usage: Usage) -> dict[str, int]:
         "input_image_tokens": usage.input_image_tokens,
         "output_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
+        "partial_image_tokens": usage.partial_image_tokens,
     }

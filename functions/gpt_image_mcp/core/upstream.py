@@ -26,8 +26,10 @@ import anyio.to_thread
 
 from gpt_image_mcp.core.answers import Received, UpstreamResult, images_answer
 from gpt_image_mcp.core.errors import ConfigurationError, UpstreamError
+from gpt_image_mcp.core.events import EventReader, Partial, StreamedAnswer, StreamedError
 
 if TYPE_CHECKING:
+    import httpx2
     from openai import AsyncOpenAI
 
     from gpt_image_mcp.core.config import Settings
@@ -49,7 +51,12 @@ MISSING_KEY = (
 )
 
 
-__all__ = ["CallBudget", "ImagesClient", "RetryPolicy", "UpstreamResult", "translate"]
+__all__ = ["CallBudget", "ImagesClient", "PartialSink", "RetryPolicy", "UpstreamResult", "translate"]
+PartialSink = Callable[[Partial], Awaitable[None]]
+
+
+def _request_id(http: httpx2.Response) -> str | None:
+    return http.headers.get("x-request-id")
 
 
 class CallBudget(Protocol):
@@ -142,7 +149,11 @@ class ImagesClient:
             await self._client.close()
         self._client = None
 
-    async def run(self, plan: ImagePlan, *, safety_identifier: str | None = None) -> UpstreamResult:
+    async def run(
+        self, plan: ImagePlan, *, safety_identifier: str | None = None, on_partial: PartialSink | None = None
+    ) -> UpstreamResult:
+        """Call OpenAI for `plan`, retrying only what the rule above allows; `on_partial` gets each partial image
+        of a streamed answer as it arrives."""
         if self._budget is not None:
             self._budget.check(plan)
         client = self._sdk()
@@ -153,15 +164,7 @@ class ImagesClient:
         while True:
             timeout, options = self._attempt_options()
             try:
-                if plan.endpoint == "generate":
-                    raw = await client.images.with_raw_response.generate(**params, **options)
-                else:
-                    files = [(image.filename, image.data, f"image/{image.info.format}") for image in plan.images]
-                    extra: dict[str, Any] = {}
-                    if plan.mask is not None:
-                        extra["mask"] = ("mask.png", plan.mask.data, "image/png")
-                    image = files if len(files) > 1 else files[0]
-                    raw = await client.images.with_raw_response.edit(image=image, **params, **extra, **options)
+                return await self._attempt(client, plan, params | options, attempt + 1, on_partial)
             except Exception as exc:
                 error = translate(exc, plan.spec.name, self._base_url, timeout)
                 if error is None:
@@ -183,15 +186,41 @@ class ImagesClient:
                 log.warning("upstream %s, retry %d in %.1fs", error.category, attempt + 1, delay)
                 await self._sleep(delay)
                 attempt += 1
-                continue
-            http = raw.http_response
-            received = Received(
-                status=http.status_code,
-                content_type=http.headers.get("content-type", ""),
-                body=http.content,
-                request_id=http.headers.get("x-request-id"),
-            )
-            return await anyio.to_thread.run_sync(images_answer, received, self._where, attempt + 1)
+
+    async def _attempt(
+        self, client: AsyncOpenAI, plan: ImagePlan, params: dict[str, Any], attempts: int, sink: PartialSink | None
+    ) -> UpstreamResult:
+        """One request: a plain answer is read whole; a streamed one (`params["stream"]`) event by event."""
+        if plan.endpoint == "edit":
+            files = [(image.filename, image.data, f"image/{image.info.format}") for image in plan.images]
+            params = params | {"image": files if len(files) > 1 else files[0]}
+            if plan.mask is not None:
+                params["mask"] = ("mask.png", plan.mask.data, "image/png")
+        method = "generate" if plan.endpoint == "generate" else "edit"
+        if not params.get("stream"):
+            raw = await getattr(client.images.with_raw_response, method)(**params)
+            return await self._plain(raw.http_response, raw.http_response.content, attempts)
+        async with getattr(client.images.with_streaming_response, method)(**params) as response:
+            return await self._streamed(response.http_response, attempts, sink)
+
+    async def _plain(self, http: httpx2.Response, body: bytes, attempts: int) -> UpstreamResult:
+        received = Received(http.status_code, http.headers.get("content-type", ""), body, _request_id(http))
+        return await anyio.to_thread.run_sync(images_answer, received, self._where, attempts)
+
+    async def _streamed(self, http: httpx2.Response, attempts: int, sink: PartialSink | None) -> UpstreamResult:
+        """Events as they arrive; a server that answered with a plain body instead is read as one."""
+        content_type = http.headers.get("content-type", "")
+        if not content_type.lower().startswith("text/event-stream"):
+            return await self._plain(http, await http.aread(), attempts)
+        answer = StreamedAnswer(http.status_code, content_type, _request_id(http), self._where)
+        reader = EventReader()
+        async for chunk in http.aiter_bytes():
+            answer.received(chunk)
+            for name, data in reader.feed(chunk):
+                partial = await anyio.to_thread.run_sync(answer.take, name, data)
+                if partial is not None and sink is not None:
+                    await sink(partial)
+        return answer.result(attempts)
 
     @property
     def _where(self) -> str:
@@ -225,6 +254,8 @@ def translate(exc: BaseException, model: str, base_url: str | None, timeout: flo
     where = base_url or DEFAULT_BASE_URL
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         return _transport_error(exc, where, timeout)
+    if isinstance(exc, StreamedError):
+        return _streamed_error(exc)
     if not isinstance(exc, openai.APIStatusError):
         if isinstance(exc, openai.APIError):
             return UpstreamError(f"OpenAI reported an error: {exc.message}", category="api_error")
@@ -264,16 +295,8 @@ def translate(exc: BaseException, model: str, base_url: str | None, timeout: flo
             status=status,
             request_id=request_id,
         )
-    if status == 400 and (code in ("moderation_blocked", "content_policy_violation") or "safety" in message.lower()):
-        details = body.get("moderation_details") or {}
-        categories = ", ".join(details.get("categories") or []) or "not stated"
-        return UpstreamError(
-            f"OpenAI's safety system rejected this request (categories: {categories}){ref}. Rephrase the prompt; "
-            "for generate_image, moderation='low' is less strict. Not retried: the verdict would be the same.",
-            category="content_policy",
-            status=status,
-            request_id=request_id,
-        )
+    if status == 400 and _is_moderation(code, message):
+        return _content_policy(body, status, request_id)
     if status in (400, 422):
         param = exc.param or body.get("param")
         about = f" parameter '{param}'" if param else " request"
@@ -338,4 +361,37 @@ def _transport_error(exc: BaseException, where: str, timeout: float) -> Upstream
         f"The connection to the OpenAI API at {where} dropped after the request was sent "
         f"({type(cause).__name__}: {str(cause or exc).rstrip('.')}). {MAY_HAVE_RUN}; then call the tool again.",
         category="dropped",
+    )
+
+
+def _is_moderation(code: object, message: str) -> bool:
+    return code in ("moderation_blocked", "content_policy_violation") or "safety" in message.lower()
+
+
+def _content_policy(body: dict[str, Any], status: int | None, request_id: str | None) -> UpstreamError:
+    details = body.get("moderation_details") or {}
+    categories = ", ".join(details.get("categories") or []) or "not stated"
+    ref = f" (request id {request_id})" if request_id else ""
+    stage = " the images it made" if details.get("moderation_stage") == "output" else " this request"
+    return UpstreamError(
+        f"OpenAI's safety system rejected{stage} (categories: {categories}){ref}. Rephrase the prompt; "
+        "for generate_image, moderation='low' is less strict. Not retried: the verdict would be the same.",
+        category="content_policy",
+        status=status,
+        request_id=request_id,
+    )
+
+
+def _streamed_error(exc: StreamedError) -> UpstreamError:
+    """An `error` event after the 200: OpenAI had taken the request, so nothing is retried."""
+    body, request_id = exc.body, exc.request_id
+    message = str(body.get("message") or exc)
+    if _is_moderation(body.get("code"), message):
+        return _content_policy(body, None, request_id)
+    ref = f" (request id {request_id})" if request_id else ""
+    code = body.get("code") or body.get("type") or "no code"
+    return UpstreamError(
+        f"OpenAI stopped while making the images ({code}): {message}{ref}. {MAY_HAVE_RUN}.",
+        category="stream_error",
+        request_id=request_id,
     )

@@ -116,5 +116,7 @@ def job_service(
         lease_seconds=lease_seconds or DEFAULT_LEASE_SECONDS,
         poll_seconds=poll_seconds or 0.2,
         safety_identifier=safety_identifier,
-        upstream_cache=S3UpstreamCache(S3JobBlobs(services.s3, settings.bucket)),
+        upstream_cache=S3UpstreamCache(
+            S3JobBlobs(services.s3, settings.bucket), link_expiry_seconds=settings.link_expiry_seconds
+        ),
     )

@@ -39,9 +39,10 @@ def summarize(result: ImageToolResult) -> str:
     ]
     if result.cost is not None:
         approx = "≈ " if result.cost.estimated else ""
+        partials = f" incl. partial images ${result.cost.partial_images:.4f}" if result.cost.partial_images else ""
         lines.append(
-            f"Cost: {approx}${result.cost.total:.4f} (image output ${result.cost.image_output:.4f}, text input "
-            f"${result.cost.text_input:.4f}, image input ${result.cost.image_input:.4f})"
+            f"Cost: {approx}${result.cost.total:.4f} (image output ${result.cost.image_output:.4f}{partials}, text "
+            f"input ${result.cost.text_input:.4f}, image input ${result.cost.image_input:.4f})"
         )
     if result.usage is not None:
         lines.append(

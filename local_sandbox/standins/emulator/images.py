@@ -159,6 +159,8 @@ class ImageJob:
     input_fidelity: str | None
     inputs: tuple[InputImage, ...]
     safety_identifier: str | None
+    stream: bool = False
+    partial_images: int = 0
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -426,8 +428,6 @@ def _validate(endpoint: Endpoint, params: Mapping[str, object]) -> ImageJob:
     stream = params.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _invalid_type("stream", "a boolean", stream)
-    if stream:
-        raise _unsupported("stream", "streaming is not supported by this emulator; send stream=false or omit it.")
 
     output_format = _get_choice(params, "output_format", ("png", "webp", "jpeg", "gif", "svg")) or "png"
     if output_format in ("gif", "svg"):
@@ -454,7 +454,7 @@ def _validate(endpoint: Endpoint, params: Mapping[str, object]) -> ImageJob:
     n = _get_int(params, "n", 1, 10) or 1
     _get_choice(params, "moderation", ("low", "auto"))
     _get_choice(params, "complexity", ("low", "medium", "high"))
-    _get_int(params, "partial_images", 0, 3)
+    partial_images = _get_int(params, "partial_images", 0, 3) or 0
     if _get_choice(params, "response_format", ("url", "b64_json")) == "url":
         raise _unsupported(
             "response_format", "response_format 'url' is not supported for GPT image models; they return b64_json."
@@ -486,6 +486,8 @@ def _validate(endpoint: Endpoint, params: Mapping[str, object]) -> ImageJob:
         input_fidelity=fidelity,
         inputs=(),
         safety_identifier=identifier,
+        stream=bool(stream),
+        partial_images=partial_images if stream else 0,
     )
 
 
@@ -634,6 +636,42 @@ def respond(job: ImageJob) -> dict[str, object]:
     if job.safety_identifier:
         body["safety_identifier"] = job.safety_identifier
     return body
+
+
+def stream_events(job: ImageJob) -> list[tuple[str, dict[str, object]]]:
+    """The server-sent events of a `stream=true` answer (notes §3.4): per image, `partial_images` previews, then
+    the image. A completed event carries the usage of its own image; how OpenAI splits usage over several streamed
+    images is undocumented, so this is the emulator's guess."""
+    prefix = "image_generation" if job.endpoint == "generations" else "image_edit"
+    body = respond(job)
+    settings = {key: body[key] for key in ("background", "output_format", "quality", "size")}
+    created = {"created_at": body["created"]}
+    data = body["data"]
+    assert isinstance(data, list)
+    single = usage(dataclasses.replace(job, n=1))
+    width, height = job.output_size
+    compression = None if job.output_format == "png" else 75
+    transparent = job.output_background == "transparent"
+    events: list[tuple[str, dict[str, object]]] = []
+    for index, item in enumerate(data):
+        for step in range(job.partial_images):
+            seed = f"{job.endpoint}\0{job.model}\0{job.prompt}\0{index}\0partial {step}"
+            preview = render(
+                max(16, width // 4), max(16, height // 4), job.output_format, transparent, compression, seed
+            )
+            partial = {"b64_json": base64.b64encode(preview).decode("ascii"), "partial_image_index": step}
+            events.append(
+                (f"{prefix}.partial_image", {"type": f"{prefix}.partial_image", **partial, **settings, **created})
+            )
+        completed = {
+            "type": f"{prefix}.completed",
+            "b64_json": item["b64_json"],
+            **settings,
+            **created,
+            "usage": single,
+        }
+        events.append((f"{prefix}.completed", completed))
+    return events
 
 
 # --- pictures -----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import select
@@ -298,10 +299,11 @@ class EmulatorServer:
         chosen = None if images is None else tuple(images)
         self._queue(Fault(HANG, None, {}, times, _normalise_path(path), broken=kind, images=chosen))
 
-    def hold(self, path: str | None = None) -> Gate:
+    def hold(self, path: str | None = None, *, after_events: int = 0) -> Gate:
         """Hold the next matching request once it is read: `gate.arrived` is set, and the normal answer goes out
-        when the test calls `gate.release()` (or the emulator stops)."""
-        gate = Gate()
+        when the test calls `gate.release()` (or the emulator stops). With `after_events`, a streamed answer is
+        held after that many events instead (a plain answer is held before it, as without)."""
+        gate = Gate(after_events=after_events)
         self._queue(Fault(HANG, None, {}, 1, _normalise_path(path), gate=gate))
         return gate
 
@@ -357,6 +359,15 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 _Answer = tuple[int, object, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class EventStream:
+    """A `stream=true` answer: server-sent events, written one by one with the latency spread between them."""
+
+    events: list[tuple[str, dict[str, object]]]
+    latency_ms: int
+    gate: Gate | None = None  # held after gate.after_events events
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -418,20 +429,35 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.status != HANG:
             answer: _Answer = (fault.status, fault.body, fault.headers)
         else:
-            if fault is not None and fault.gate is not None:
-                fault.gate.arrived.set()
-                self.emulator._wait_for(fault.gate.released)
+            gate = fault.gate if fault is not None else None
             self.emulator._wait(fault.hang_ms if fault else 0)
             answer = self._answer(path, body)
+            stream = answer[1]
+            if gate is not None and gate.after_events and isinstance(stream, EventStream):
+                answer = (answer[0], dataclasses.replace(stream, gate=gate), answer[2])
+            elif gate is not None:
+                self._wait_at(gate)
         entry["status"] = answer[0]
         if fault is not None and fault.broken is not None and answer[0] == 200:
             self._send_broken(started, answer, fault.broken, fault.images)
             return
         self._send(started, answer)
 
+    def _wait_at(self, gate: Gate) -> None:
+        gate.arrived.set()
+        self.emulator._wait_for(gate.released)
+
     def _send_broken(self, started: float, answer: _Answer, kind: str, indexes: tuple[int, ...] | None) -> None:
         body = answer[1]
+        if isinstance(body, EventStream) and kind != "html_page":
+            self._send_broken_stream(started, body, kind, indexes)
+            return
+        if isinstance(body, EventStream):
+            body = {}
         assert isinstance(body, dict)
+        if kind == "stream_error":  # a plain answer cannot end with an error event: OpenAI would answer 400
+            self._send(started, (400, {"error": faults.OUTPUT_MODERATION}, {}))
+            return
         if kind in faults.IMAGE_FAULTS:
             self._send(started, (200, faults.damage_images(body, kind, indexes), answer[2]))
             return
@@ -441,6 +467,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.close_connection = True
         self._send(started, (200, data, {"content-type": content_type}), stop_after=len(data) // 2)
+        self._await_hang_up()
+
+    def _send_broken_stream(
+        self, started: float, stream: EventStream, kind: str, indexes: tuple[int, ...] | None
+    ) -> None:
+        if kind != "stalled_body":
+            self._send_events(started, faults.spoil_events(stream.events, kind, indexes), stream.latency_ms)
+            return
+        self.close_connection = True
+        half = faults.encode_events(stream.events[: max(1, len(stream.events) // 2)])
+        self._send_events(started, half, stream.latency_ms, end=False)
         self._await_hang_up()
 
     def _await_hang_up(self) -> None:
@@ -531,6 +568,8 @@ class _Handler(BaseHTTPRequestHandler):
             if key == UNVERIFIED_KEY:  # after validation, as observed on the real API (notes §8.3)
                 raise _unverified(job.model)
             images.moderate(job)
+            if job.stream:
+                return 200, EventStream(images.stream_events(job), self.emulator._latency_ms), {}
             self.emulator._wait(self.emulator._latency_ms)
             return 200, images.respond(job), {}
         except ApiError as error:
@@ -538,6 +577,38 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the emulator: answer like OpenAI's 500 and show the traceback
             traceback.print_exc()
             return 500, ApiError(500, f"The emulator failed: {type(exc).__name__}.", type_="server_error").body(), {}
+
+    def _send_events(
+        self, started: float, events: list[faults.Event], latency_ms: int, *, end: bool = True, gate: Gate | None = None
+    ) -> None:
+        """Chunked `text/event-stream`: each event after its share of the latency, so arrival can be watched;
+        without `end` the stream is left open after the events."""
+        headers = {
+            "content-type": "text/event-stream; charset=utf-8",
+            "transfer-encoding": "chunked",
+            "cache-control": "no-cache",
+            "x-request-id": f"req_{uuid.uuid4().hex}",
+            "openai-processing-ms": str(round((time.monotonic() - started) * 1000)),
+            "x-emulator": "gpt-image-mcp",
+        }
+        spacing = latency_ms // max(1, len(events))
+        try:
+            self.send_response(200)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            for sent, (name, data) in enumerate(events):
+                if gate is not None and sent == gate.after_events:
+                    self._wait_at(gate)
+                self.emulator._wait(spacing)
+                event = b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+                self.wfile.write(b"%x\r\n%b\r\n" % (len(event), event))
+                self.wfile.flush()
+            if end:
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+        except ConnectionError:
+            self.close_connection = True
 
     def _admin(self, path: str, body: _Body) -> _Answer:
         method = _ADMIN_ROUTES.get(path)
@@ -576,6 +647,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, started: float, answer: _Answer, *, stop_after: int | None = None) -> None:
         """Send `answer`; with `stop_after`, only that many bytes of the body (the headers promise all of it)."""
         status, payload, extra = answer
+        if isinstance(payload, EventStream):
+            self._send_events(started, faults.encode_events(payload.events), payload.latency_ms, gate=payload.gate)
+            return
         if isinstance(payload, str | bytes):
             data = payload.encode("utf-8") if isinstance(payload, str) else payload
             content_type = "text/plain; charset=utf-8"
