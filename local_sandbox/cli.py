@@ -79,16 +79,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         file=sys.stderr,
         flush=True,
     )
+    from local_sandbox import serving
+
     try:
-        if args.transport == "stdio":
-            server.run("stdio")
-        else:
-            server.run("streamable-http", host=args.host, port=args.port)
-    except KeyboardInterrupt:
-        pass
+        stopped = serving.run(server, args.transport, args.host, args.port)  # Ctrl-C or SIGTERM: a clean stop
     finally:
         if emulator is not None:
             emulator.stop()
+    if stopped is not None and args.transport == "stdio":
+        serving.leave()
 
 
 if __name__ == "__main__":

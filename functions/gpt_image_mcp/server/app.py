@@ -7,12 +7,15 @@ module (`image_tools`, `library_tools`, `job_tools`, `remote_tools`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import sys
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, BinaryIO
 
+import anyio.to_thread
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, Extension, MCPServer
+from mcp.server.stdio import stdio_server
 from mcp.types import ListResourcesResult, PaginatedRequestParams, ResourceTemplate
 from pydantic import AnyUrl
 
@@ -35,14 +38,36 @@ LOCAL_TOOLS: tuple[ToolSpec[Any], ...] = (*IMAGE_TOOLS, *LIBRARY_TOOLS, *JOB_TOO
 REMOTE_TOOLS: tuple[ToolSpec[Any], ...] = (*LOCAL_TOOLS, *UPLOAD_TOOLS)
 
 
+class StdinLines:
+    """stdin, line by line, for the SDK's stdio transport, read so that a stop can abandon the pending read.
+
+    The SDK's own reader waits in a worker thread that nothing can interrupt: a server told to stop would wait for
+    the next line of input (in a terminal: for Enter) before it could close anything."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[str]:
+        while line := await anyio.to_thread.run_sync(self.stream.readline, abandon_on_cancel=True):
+            yield line.decode("utf-8", errors="replace")
+
+
 class ImageServer(MCPServer[Any]):
     """An MCPServer whose resources are the caller's images (`server.resources`), read, listed by page, and
     described by one URI template. `MCPServer.list_resources` takes no cursor, so the paged listing answers
-    `resources/list` itself."""
+    `resources/list` itself; the stdio transport reads stdin with `StdinLines`, so it stops when it is told to."""
 
     def __init__(self, resources: ResourceSpace, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.images = resources
+
+    async def run_stdio_async(self) -> None:
+        async with stdio_server(stdin=StdinLines(sys.stdin.buffer)) as (read_stream, write_stream):  # type: ignore[arg-type]
+            server = self._lowlevel_server
+            await server.run(read_stream, write_stream, server.create_initialization_options())
 
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
