@@ -60,14 +60,15 @@ def http_api_event(
 ) -> dict[str, Any]:
     """The API Gateway HTTP API (payload format 2.0) event for one HTTP request, as API Gateway builds it.
 
-    Header names are lower-cased and repeated headers joined with commas; cookies move to `cookies`; a text body
-    stays text, anything else is base64 with `isBase64Encoded`.
+    Header names are lower-cased, values trimmed of the whitespace around them (RFC 9110 5.5: it is not part of the
+    value) and repeated headers joined with commas; cookies move to `cookies`; a text body stays text, anything else
+    is base64 with `isBase64Encoded`.
     """
     url = urlsplit(target)
     merged: dict[str, str] = {}
     cookies: list[str] = []
-    for name, value in headers:
-        key = name.lower()
+    for name, raw in headers:
+        key, value = name.lower(), raw.strip(" \t")
         if key == "cookie":
             cookies += [part.strip() for part in value.split(";") if part.strip()]
         elif key not in _HOP_BY_HOP:

@@ -32,6 +32,8 @@ def test_events_have_the_api_gateway_v2_shape(events: Events) -> None:
     assert binary["isBase64Encoded"] and base64.b64decode(binary["body"]) == b"\x89PNG binary"
     assert binary["cookies"] == ["a=1", "b=2"] and "cookie" not in binary["headers"]
     assert binary["queryStringParameters"] == {"a": "1,2"}
+    padded = http_api_event("POST", "/mcp", [("Host", " h "), ("Mcp-Name", "\t generate_image  ")], b"{}")
+    assert (padded["headers"]["host"], padded["headers"]["mcp-name"]) == ("h", "generate_image")
 
 
 def test_both_eras_across_warm_invocations(container: LambdaContainer, function: McpFunction, events: Events) -> None:
