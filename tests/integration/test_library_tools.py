@@ -199,6 +199,13 @@ async def test_get_history_by_uuid_returns_the_whole_record(client: Client, sett
     message = text(result)
     assert "generate_image with gpt-image-2: 'a paper boat'" in message
     assert f"Files: {saved}" in message
+    cost, usage = made.structured_content["cost"], made.structured_content["usage"]
+    assert f"Cost: ${cost['total']:.4f} (image output ${cost['image_output']:.4f}" in message  # as the call said
+    assert f"Tokens: {usage['input_text_tokens']:,} text in" in message
+    made_lines = text(made).splitlines()
+    assert [line for line in message.splitlines() if line.startswith(("Cost:", "Tokens:"))] == [
+        line for line in made_lines if line.startswith(("Cost:", "Tokens:"))
+    ]
 
 
 async def test_get_history_by_uuid_unknown(client: Client) -> None:

@@ -52,6 +52,13 @@ async def test_generate_link_download_and_history(client: Client, shape: RemoteS
     assert len(emulator.requests) == 1
 
 
+async def test_an_upload_link_states_its_limit_in_readable_units(client: Client) -> None:
+    small = await succeeds(client, "create_upload_url", {"file_name": "tiny.png", "max_bytes": 100})
+    assert "(image/png, up to 100 bytes), valid for 15 min" in text(small)
+    default = await succeeds(client, "create_upload_url", {"file_name": "big.png"})
+    assert "(image/png, up to 50 MB), valid for 15 min" in text(default)
+
+
 async def test_upload_through_a_presigned_post_then_edit(
     client: Client, shape: RemoteShape, emulator: EmulatorServer, tmp_path: Path
 ) -> None:

@@ -11,15 +11,17 @@ from mcp.types import CallToolResult
 
 from gpt_image_mcp.core.requests import GetHistoryArgs, GetMetadataArgs, ListGeneratedImagesArgs, ListHistoryArgs
 from gpt_image_mcp.core.results import (
+    CostInfo,
     HistoryDetail,
     HistoryListResult,
     HistorySummary,
     ImageListResult,
     ListedImageInfo,
     MetadataCheck,
+    UsageInfo,
 )
 from gpt_image_mcp.server.context import ToolContext
-from gpt_image_mcp.server.replies import structured
+from gpt_image_mcp.server.replies import cost_lines, structured
 from gpt_image_mcp.server.tooling import READS, ToolSpec
 
 
@@ -83,8 +85,10 @@ async def get_history_by_uuid(tools: ToolContext, args: GetHistoryArgs, ctx: Con
         cost=record.cost,
     )
     files = ", ".join(i.location for i in record.images)
-    text = f"{record.created_at} {record.tool_name} with {record.model}: {record.prompt!r}\nFiles: {files}"
-    return structured(text, detail)
+    cost = CostInfo.model_validate(record.cost) if record.cost else None
+    usage = UsageInfo.model_validate(record.usage) if record.usage else None
+    lines = [f"{record.created_at} {record.tool_name} with {record.model}: {record.prompt!r}", f"Files: {files}"]
+    return structured("\n".join([*lines, *cost_lines(cost, usage)]), detail)
 
 
 async def get_metadata_from_image(tools: ToolContext, args: GetMetadataArgs, ctx: Context) -> CallToolResult:

@@ -17,6 +17,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from gpt_image_mcp.core.sizes import human_size
 from gpt_image_mcp.server.context import ToolContext
 from gpt_image_mcp.server.replies import structured
 from gpt_image_mcp.server.tooling import ToolSpec
@@ -96,8 +97,8 @@ async def create_upload_url(tools: ToolContext, args: CreateUploadUrlArgs, ctx: 
     )
     text = "\n".join(
         [
-            f"Upload link for {result.location} ({result.content_type}, up to {result.max_bytes / 1_048_576:.1f} "
-            f"MB), valid for {result.expires_in // 60} min (until {result.expires_at}).",
+            f"Upload link for {result.location} ({result.content_type}, up to {human_size(result.max_bytes)}), "
+            f"valid for {result.expires_in // 60} min (until {result.expires_at}).",
             "POST a multipart form to the URL with the fields below, then the file as the field 'file' (last):",
             result.curl,
             f"Afterwards pass reference_image_path={result.key!r} to edit_image or transform_image.",

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from gpt_image_mcp.core.handoff import Handoff
 from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.requests import ImageToolArgs
-from gpt_image_mcp.core.results import ImageFile, ImageToolResult, JobInfo
+from gpt_image_mcp.core.results import CostInfo, ImageFile, ImageToolResult, JobInfo, UsageInfo
 from gpt_image_mcp.core.service import ImageOutcome
 
 
@@ -37,21 +37,28 @@ def summarize(result: ImageToolResult) -> str:
         f"- {image.location} ({image.width}x{image.height} {image.format}, {image.bytes / 1024:.0f} KB)"
         for image in result.images
     ]
-    if result.cost is not None:
-        approx = "≈ " if result.cost.estimated else ""
-        partials = f" incl. partial images ${result.cost.partial_images:.4f}" if result.cost.partial_images else ""
-        lines.append(
-            f"Cost: {approx}${result.cost.total:.4f} (image output ${result.cost.image_output:.4f}{partials}, text "
-            f"input ${result.cost.text_input:.4f}, image input ${result.cost.image_input:.4f})"
-        )
-    if result.usage is not None:
-        lines.append(
-            f"Tokens: {result.usage.input_text_tokens:,} text in, {result.usage.input_image_tokens:,} image in, "
-            f"{result.usage.output_tokens:,} out"
-        )
+    lines += cost_lines(result.cost, result.usage)
     lines.append(f"History id: {result.history_id}")
     lines += [f"Note: {warning}" for warning in result.warnings]
     return "\n".join(lines)
+
+
+def cost_lines(cost: CostInfo | None, usage: UsageInfo | None) -> list[str]:
+    """What a call cost and the tokens it used, when known."""
+    lines = []
+    if cost is not None:
+        approx = "≈ " if cost.estimated else ""
+        partials = f" incl. partial images ${cost.partial_images:.4f}" if cost.partial_images else ""
+        lines.append(
+            f"Cost: {approx}${cost.total:.4f} (image output ${cost.image_output:.4f}{partials}, text "
+            f"input ${cost.text_input:.4f}, image input ${cost.image_input:.4f})"
+        )
+    if usage is not None:
+        lines.append(
+            f"Tokens: {usage.input_text_tokens:,} text in, {usage.input_image_tokens:,} image in, "
+            f"{usage.output_tokens:,} out"
+        )
+    return lines
 
 
 def image_result(outcome: ImageOutcome, resource_uri: Callable[[ImageFile], str]) -> CallToolResult:
