@@ -12,11 +12,17 @@ waves of calls would take. Target: within 1.2 x ideal, and exactly 1.0 upstream 
   moto; concurrency = containers x batch size (each container runs its batch's records at once). moto runs in a
   process of its own, as AWS is not in the worker's process.
 
-The CPU columns say where the SQS path's extra time goes: a job makes about 13 AWS calls in its critical path (get,
-claim, 2 progress updates, the upstream cache's read and 2 writes, the cancel checkpoint, the image, the history row,
-complete, cleanup, a last read), and moto spends ~55 ms of CPU per job serving them, all on one interpreter. That
-costs about 0.5 s per wave of 10 jobs whatever the latency (1.3 x ideal at 2000 ms, 2 x at 500 ms); real DynamoDB
-and S3 answer these in a few ms each, and real image calls take 10-60 s.
+The AWS calls of the SQS path are counted from botocore's events and printed per job, by caller and operation. A
+job's worker makes 8 in its critical path when it takes less than a poll (read, claim, the kept answer, the cancel
+checkpoint, the image, the history row, complete, dropping the kept answer); a longer one adds a cancel check per
+poll (JOBS_POLL_SECONDS) and one progress write per poll in which it reported progress. The MCP function adds 2
+(the row, the message) and the event source about 0.4 (a receive and a delete per batch).
+
+The CPU columns say where the SQS path's extra time goes: every AWS call costs about 1.3 ms of botocore CPU here and
+2-2.5 ms of moto's, all on two interpreters that the 10 jobs of a wave share, and a wave cannot end before its
+slowest job (a container returns a batch whole). That costs about 0.45 s per wave of 10 jobs whatever the latency
+(about 1.3 x ideal at 2000 ms, 1.9-2 x at 500 ms); real DynamoDB and S3 answer in a few ms each with no CPU of ours
+but the client's, and real image calls take 10-60 s.
 """
 
 from __future__ import annotations
@@ -30,11 +36,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -121,6 +130,26 @@ class Result:
     wall: float  # seconds from letting the workers go to the last job completed
     cpu: float  # CPU seconds of this process meanwhile (workers, driver, emulator)
     aws_cpu: float  # CPU seconds of the moto process meanwhile
+    aws_calls: dict[str, Counter[str]] = field(default_factory=dict)  # by caller, then "service.Operation"
+
+
+class AwsCalls:
+    """AWS API calls, by "service.Operation", counted from botocore's `before-call` event (once per call, however
+    many HTTP attempts its retries make)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def watch(self, services: AwsServices) -> AwsServices:
+        for client in (services.s3, services.dynamodb, services.sqs):
+            client.meta.events.register("before-call", self._count)
+        return services
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        operation = ".".join(event_name.split(".")[1:3])
+        with self._lock:
+            self.counts[operation] += 1
 
 
 @contextlib.contextmanager
@@ -170,8 +199,10 @@ def bench_sqs(emulator: EmulatorServer, count: int, containers: int, batch_size:
     from local_sandbox.standins.sqs_driver import SqsDriver
 
     with moto_process() as (url, moto_pid):
-        services = aws_services(url)
-        names = create_resources(AwsClients(s3=services.s3, sqs=services.sqs, dynamodb=services.dynamodb))
+        setup = aws_services(url)
+        names = create_resources(AwsClients(s3=setup.s3, sqs=setup.sqs, dynamodb=setup.dynamodb))
+        calls = {"MCP function": AwsCalls(), "event source": AwsCalls(), "worker": AwsCalls()}
+        services = calls["MCP function"].watch(aws_services(url))
         env = {
             **names.environment(),
             "OPENAI_API_KEY": "sk-bench",
@@ -185,9 +216,9 @@ def bench_sqs(emulator: EmulatorServer, count: int, containers: int, batch_size:
 
         worker_env = {name: value for name, value in env.items() if name != "JOBS_QUEUE_URL"}
         driver = SqsDriver(
-            services.sqs,
+            calls["event source"].watch(aws_services(url)).sqs,
             names.queue_url,
-            lambda: WorkerFunction(worker_env, services=aws_services(url)),
+            lambda: WorkerFunction(worker_env, services=calls["worker"].watch(aws_services(url))),
             batch_size=batch_size,
             concurrency=containers,
         )
@@ -198,27 +229,43 @@ def bench_sqs(emulator: EmulatorServer, count: int, containers: int, batch_size:
         completed = jobs.store.list(USER, status="completed", limit=1, offset=0).total
         if completed != count:
             raise RuntimeError(f"{completed} of {count} jobs completed")
-        return Result(enqueue, wall, used, aws_used)
+        return Result(enqueue, wall, used, aws_used, {caller: counter.counts for caller, counter in calls.items()})
+
+
+def print_aws_calls(result: Result, count: int) -> None:
+    """AWS calls per job, by caller and operation (the event source's receives and deletes are per batch)."""
+    total = sum(sum(counts.values()) for counts in result.aws_calls.values())
+    print(f"AWS calls per job: {total / count:.2f}")
+    for caller, counts in result.aws_calls.items():
+        listed = ", ".join(f"{operation} {number / count:.2f}" for operation, number in sorted(counts.items()))
+        print(f"  {caller:<13}{sum(counts.values()) / count:>6.2f}  {listed}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--latency-ms", type=int, default=500)
+    parser.add_argument("--latency-ms", type=int, default=500, help="emulator latency per image call, >= 1")
     parser.add_argument("--concurrency", type=int, default=10, help="jobs in flight at once (default 10)")
     parser.add_argument("--batch-size", type=int, default=5, help="SQS batch size (template: 5)")
+    parser.add_argument("--mode", choices=("both", "local", "sqs"), default="both", help="which runs (default both)")
     args = parser.parse_args()
+    if args.latency_ms < 1:
+        parser.error("--latency-ms must be at least 1: the ideal is measured in waves of that latency")
     logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the worker's own log lines, one per job otherwise
     containers = max(1, args.concurrency // args.batch_size)
     ideal = math.ceil(args.jobs / args.concurrency) * args.latency_ms / 1000
 
     rows: list[tuple[str, str, Result, int]] = []
+    sqs: Result | None = None
     with EmulatorServer(latency_ms=args.latency_ms) as emulator, tempfile.TemporaryDirectory() as folder:
-        local = bench_local(emulator, args.jobs, args.concurrency, Path(folder))
-        rows.append(("local runner", f"{args.concurrency}", local, upstream_calls(emulator)))
-        emulator.reset()
-        sqs = bench_sqs(emulator, args.jobs, containers, args.batch_size)
-        rows.append(("sqs worker", f"{containers}x{args.batch_size}", sqs, upstream_calls(emulator)))
+        if args.mode in ("both", "local"):
+            local = bench_local(emulator, args.jobs, args.concurrency, Path(folder))
+            rows.append(("local runner", f"{args.concurrency}", local, upstream_calls(emulator)))
+            emulator.reset()
+        if args.mode in ("both", "sqs"):
+            sqs = bench_sqs(emulator, args.jobs, containers, args.batch_size)
+            rows.append(("sqs worker", f"{containers}x{args.batch_size}", sqs, upstream_calls(emulator)))
 
     print(f"{args.jobs} jobs, emulator latency {args.latency_ms} ms, ideal {ideal:.2f} s (target <= {1.2 * ideal:.2f})")
     print(
@@ -231,6 +278,8 @@ def main() -> None:
             f"{calls / args.jobs:>11.2f}{result.cpu * 1000 / args.jobs:>12.1f}"
             f"{result.aws_cpu * 1000 / args.jobs:>17.1f}"
         )
+    if sqs is not None:
+        print_aws_calls(sqs, args.jobs)
 
 
 if __name__ == "__main__":

@@ -69,9 +69,9 @@ class LocalJobRunner:
             self._send.send_nowait(job)
 
     async def run_now(self, jobs: JobService, job: JobRecord, progress: Progress | None = None) -> anyio.Event:
-        """Execute `job` (just created, pending) at once, outside the concurrency bound (a synchronous call is
-        waiting for it, and hears its `progress`); the event is set when that execution ends. Without a running
-        pool the job runs before this returns."""
+        """Run `job` at once, outside the concurrency bound (a synchronous call is waiting for it, and hears its
+        `progress`): a job that `JobService.start(owner=self.owner)` created already claimed. The event is set when
+        that run ends. Without a running pool the job runs before this returns."""
         finished = anyio.Event()
         self._queued.add(job.job_id)
 
@@ -125,10 +125,11 @@ class LocalJobRunner:
             await self._execute(jobs, job)
 
     async def _execute(self, jobs: JobService, job: JobRef | JobRecord, progress: Progress | None = None) -> None:
-        """Run a queued job (read first: it may have changed since it was queued) or a record just read."""
+        """Run a queued job (read, then claimed: it may have changed since it was queued) or one created claimed."""
         try:
-            record = await jobs.read(job.user, job.job_id) if isinstance(job, JobRef) else job
-            if record is not None:
+            if isinstance(job, JobRecord):
+                await jobs.run_new(job, self.owner, progress=progress)
+            elif (record := await jobs.read(job.user, job.job_id)) is not None:
                 await jobs.execute(record, self.owner, progress=progress)
         except Exception:
             log.exception("job %s: the worker failed", job.job_id)

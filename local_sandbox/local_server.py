@@ -73,7 +73,7 @@ def call_policy(parts: LocalParts) -> CallPolicy:
     budget = float(seconds) if seconds > 0 else math.inf
     return BudgetedCalls(
         parts.jobs,
-        lambda record, progress: parts.runner.run_now(parts.jobs, record, progress),
+        parts.runner,
         budget=lambda: budget,
         limit="OPENAI_IMAGE_SYNC_BUDGET",
         poll_seconds=parts.jobs.poll_seconds,

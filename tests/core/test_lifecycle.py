@@ -31,6 +31,7 @@ from gpt_image_mcp.core.lifecycle import (
     RequestCancel,
     abandoned,
     apply,
+    never_claimed,
     next_state,
     on_delivery,
 )
@@ -254,6 +255,22 @@ def test_a_call_handed_over_becomes_a_background_job_while_unfinished() -> None:
 @pytest.mark.parametrize("status", ["completed", "failed", "cancelled"])
 def test_a_finished_job_never_changes(event: Event, status: JobStatus) -> None:
     assert next_state(job(status), event, NOW) is None
+
+
+def test_a_job_never_claimed_is_told_apart_from_one_given_back() -> None:
+    """Whether an earlier attempt may have kept a paid answer: only a job no worker ever took has none."""
+    fresh = job()
+    assert never_claimed(fresh)
+    claimed = after(fresh, Claim("w1", LEASE, MAX))
+    assert not never_claimed(claimed)
+    later = NOW + 30  # the attempt got an answer, then gave the job back (shutdown, temporary error)
+    for event in (Release("w1"), Release("w1", "Throttled")):
+        change = next_state(claimed, event, later)
+        assert change is not None
+        given_back = apply(claimed, change)
+        assert (given_back.status, given_back.attempts) == ("pending", 0)
+        assert not never_claimed(given_back)
+    assert not never_claimed(after(held(owner="dead", expires=NOW - 1), Recover(MAX)))  # resumed: pending again
 
 
 # -- the liveness policy ---------------------------------------------------------------------------

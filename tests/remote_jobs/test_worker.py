@@ -65,9 +65,19 @@ def test_a_submitted_job_is_completed_by_the_worker(
     assert job(jobs, A, record.job_id).status == "pending"
     message = receive(driver)[0]
     assert decode_message(message["Body"]) == (A, record.job_id)
+    s3_calls: list[str] = []
 
-    assert driver.deliver(worker, [message]) == set()
+    def count(event_name: str, **_: Any) -> None:
+        s3_calls.append(event_name.rsplit(".", 1)[1])
 
+    stack.services.s3.meta.events.register("before-call.s3", count)
+    try:
+        assert driver.deliver(worker, [message]) == set()
+    finally:
+        stack.services.s3.meta.events.unregister("before-call.s3", count)
+
+    # The answer is kept in one object and dropped once the job is settled; a first run reads no kept answer.
+    assert s3_calls == ["PutObject", "PutObject", "DeleteObjects"]
     done = job(jobs, A, record.job_id)
     assert (done.status, done.progress, done.attempts) == ("completed", 1.0, 1)
     assert done.history_id == job_history_id(record.job_id)
@@ -183,7 +193,7 @@ def test_a_worker_dying_after_the_openai_call_is_followed_by_a_rerun_that_does_n
     assert killed.group_contains(WorkerKilled)
     left = job(jobs, A, record.job_id)
     assert (left.status, left.attempts) == ("running", 1)
-    assert [key.rsplit("/", 1)[1] for key in stack.objects("users/alice/.jobs/")] == ["upstream.json", "upstream_0"]
+    assert stack.objects("users/alice/.jobs/") == [f"users/alice/.jobs/{record.job_id}/upstream"]
 
     # The lease (1 s) and the message's visibility run out; the redelivery goes to a healthy container.
     clock.now += 2

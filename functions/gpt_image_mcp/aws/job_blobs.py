@@ -5,8 +5,8 @@ Two things do not belong in a DynamoDB job item:
 * arguments too big for an item (DynamoDB caps items at 400 KB; a reference image as base64 is easily more):
   `users/{user}/.jobs/{job_id}.json`, written by the MCP function, read by the worker and by `get_job_result`;
 * the images OpenAI returned, kept from right after the call until the job is settled (`S3UpstreamCache`):
-  `users/{user}/.jobs/{job_id}/upstream_{n}` plus `upstream.json`, so a worker that dies while saving is followed
-  by a re-run that does not pay OpenAI a second time.
+  `users/{user}/.jobs/{job_id}/upstream`, so a worker that dies while saving is followed by a re-run that does not
+  pay OpenAI a second time.
 
 Both live under the user's own prefix, so the functions' existing `users/*` grants cover them and the bucket's
 lifecycle rule expires whatever is left behind. None of these keys has an image extension: `list_generated_images`
@@ -99,24 +99,21 @@ class S3JobBlobs:
 
 
 class S3UpstreamCache:
-    """`core.jobs.UpstreamCache` on S3: the images first, then `upstream.json`, which marks the set complete.
+    """`core.jobs.UpstreamCache` on S3: one object per job, `{job_id}/upstream`, written whole or not at all.
 
-    Costs one PUT per image plus one per job (and the reads only on a re-run). Removing the set when the job is
-    settled needs `s3:DeleteObject`; without it the objects stay until the bucket's lifecycle rule expires them.
+    The object is the answer's manifest as one line of JSON (with each image's length), a newline, then the image
+    bytes one after another. One PUT keeps an answer, one GET reads it back (only on a re-run), one DELETE drops it
+    with the job's latest partial image (`{job_id}/preview`) when the job is settled (that needs `s3:DeleteObject`;
+    without it the objects stay until the bucket's lifecycle rule expires them).
     """
 
     def __init__(self, blobs: S3JobBlobs, *, link_expiry_seconds: int = 3600) -> None:
         self.blobs = blobs
         self.link_expiry_seconds = link_expiry_seconds
-        self._counts: dict[tuple[str, str], int] = {}  # images kept per job by this container: discard needs no read
 
     @staticmethod
-    def _manifest(job_id: str) -> str:
-        return f"{checked_job_id(job_id)}/upstream.json"
-
-    @staticmethod
-    def _image(job_id: str, index: int) -> str:
-        return f"{checked_job_id(job_id)}/upstream_{index}"
+    def _name(job_id: str) -> str:
+        return f"{checked_job_id(job_id)}/upstream"
 
     @staticmethod
     def _preview(job_id: str) -> str:
@@ -130,41 +127,30 @@ class S3UpstreamCache:
         return self.blobs.link(user, self._preview(job_id), self.link_expiry_seconds)
 
     def save(self, user: str, job_id: str, result: UpstreamResult) -> None:
-        for index, data in enumerate(result.images):
-            self.blobs.put(user, self._image(job_id, index), data)
-        self.blobs.put(user, self._manifest(job_id), json.dumps(result.manifest()).encode(), "application/json")
-        self._counts[(user, job_id)] = len(result.images)
+        manifest = {**result.manifest(), "sizes": [len(image) for image in result.images]}
+        header = json.dumps(manifest, separators=(",", ":")).encode()
+        self.blobs.put(user, self._name(job_id), b"".join([header, b"\n", *result.images]))
 
     def load(self, user: str, job_id: str) -> UpstreamResult | None:
-        raw = self.blobs.get(user, self._manifest(job_id))
-        if raw is None:
+        data = self.blobs.get(user, self._name(job_id))
+        if data is None:
             return None
+        header, _, body = data.partition(b"\n")
         try:
-            manifest = json.loads(raw)
-            count = int(manifest["count"])
+            manifest = json.loads(header)
+            sizes = [int(size) for size in manifest["sizes"]]
         except (ValueError, KeyError, TypeError):
-            log.warning("job %s: unreadable upstream manifest; calling OpenAI again", job_id)
+            log.warning("job %s: unreadable kept upstream answer; calling OpenAI again", job_id)
             return None
-        images: list[bytes] = []
-        for index in range(count):
-            data = self.blobs.get(user, self._image(job_id, index))
-            if data is None:
-                log.warning("job %s: kept upstream image %d is missing; calling OpenAI again", job_id, index)
-                return None
-            images.append(data)
-        self._counts[(user, job_id)] = count
+        if sum(sizes) != len(body) or len(sizes) != int(manifest.get("count", len(sizes))):
+            log.warning("job %s: the kept upstream answer is incomplete; calling OpenAI again", job_id)
+            return None
+        images, start = [], 0
+        for size in sizes:
+            images.append(body[start : start + size])
+            start += size
         return UpstreamResult.from_manifest(manifest, images)
 
     def discard(self, user: str, job_id: str) -> None:
-        """The manifest goes first: a delete cut short never leaves a set that looks complete."""
-        count = self._counts.pop((user, job_id), None)
-        if count is None:  # kept by another container: the manifest says how many images there are
-            raw = self.blobs.get(user, self._manifest(job_id))
-            if raw is None:
-                return
-            try:
-                count = int(json.loads(raw)["count"])
-            except (ValueError, KeyError, TypeError):
-                count = 0
-        names = [self._manifest(job_id), *(self._image(job_id, index) for index in range(count)), self._preview(job_id)]
-        self.blobs.delete(user, names)
+        """The kept answer and the latest partial image, in one request."""
+        self.blobs.delete(user, [self._name(job_id), self._preview(job_id)])

@@ -13,7 +13,7 @@ quality image can take minutes. Two policies share one shape, `run(...) -> Image
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,26 +61,37 @@ class DirectCalls:
             return Handoff(await self.jobs.start(user, tool, args), too_slow.why)
 
 
+class Runner(Protocol):
+    """A worker in this process that runs a new job at once (the local job runner)."""
+
+    owner: str
+
+    async def run_now(self, jobs: JobService, job: JobRecord, progress: Progress | None = None) -> anyio.Event:
+        """Run `job`, created claimed by `owner`, telling `progress` each step; the event is set when that run
+        ends."""
+        ...
+
+
 class BudgetedCalls:
     """Each call is a durable job; the caller waits for it at most `budget()` seconds.
 
-    With `run_now`, the job is executed at once in this process (`run_now(record, progress)` returns an event set
-    when that execution ends; the call hears every step as it happens). Without it, the job is queued as usual and
-    a worker elsewhere runs it (the remote function: work cannot outlive a Lambda response, so the SQS worker does
-    it and this call only watches the row, reporting the progress it finds there).
+    With a `runner`, the job is created claimed by it (one write) and run at once in this process; the call hears
+    every step as it happens. Without one, the job is queued as usual and a worker elsewhere runs it (the remote
+    function: work cannot outlive a Lambda response, so the SQS worker does it and this call only watches the row,
+    reporting the progress it finds there).
     """
 
     def __init__(
         self,
         jobs: JobService,
-        run_now: Callable[[JobRecord, Progress], Awaitable[anyio.Event]] | None,
+        runner: Runner | None,
         *,
         budget: Callable[[], float],
         limit: str,
         poll_seconds: float = 0.25,
     ) -> None:
         self.jobs = jobs
-        self.run_now = run_now
+        self.runner = runner
         self.budget = budget
         self.limit = limit  # what the budget is, in words: "OPENAI_IMAGE_SYNC_BUDGET", "API Gateway's 30 s"
         self.poll_seconds = poll_seconds
@@ -89,13 +100,13 @@ class BudgetedCalls:
         self, user: str, tool: ToolName, args: ImageToolArgs, *, progress: Progress, safety_identifier: str | None
     ) -> ImageOutcome | Handoff:
         budget = self.budget()
-        if self.run_now is None:
+        if self.runner is None:
             # validated, committed, then queued for a worker
             record = await self.jobs.start(user, tool, args, background=False)
             finished = anyio.Event()  # never set here: the row tells when the worker is done
         else:
-            record = await self.jobs.start(user, tool, args, enqueue=False, background=False)
-            finished = await self.run_now(record, progress)
+            record = await self.jobs.start(user, tool, args, background=False, owner=self.runner.owner)
+            finished = await self.runner.run_now(self.jobs, record, progress)
         reported, wait = -1.0, FIRST_POLL_SECONDS
         with anyio.move_on_after(budget):
             while True:
@@ -108,7 +119,7 @@ class BudgetedCalls:
                     break
                 if ended and record.error:  # the attempt ended and gave the job back: its answer waits to be saved
                     raise UserFacingError(record.error)
-                if self.run_now is None and record.progress > reported:  # run_now reports every step itself
+                if self.runner is None and record.progress > reported:  # a runner here reports every step itself
                     reported = record.progress
                     await progress(record.progress, record.message)
         if not record.finished:

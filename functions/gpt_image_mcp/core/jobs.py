@@ -54,6 +54,7 @@ from gpt_image_mcp.core.lifecycle import (
     RequestCancel,
     abandoned,
     apply,
+    never_claimed,
     next_state,
     utc_iso,
 )
@@ -218,6 +219,8 @@ class _Run:
     """Shared between a job's work and its watcher."""
 
     held: JobRecord  # the job as this worker last wrote it
+    first: bool  # no earlier attempt: no answer can have been kept
+    progress: tuple[float, str] | None = None  # reported, not yet written: the watcher writes it at its next poll
     stop: str | None = None  # "cancel" or "lease_lost": why the watcher ended the work
     saving: bool = False  # past the last checkpoint: files and history are being written, do not interrupt
     kept: bool = False  # the paid answer is in the upstream cache: a failed save can be retried without paying
@@ -270,24 +273,25 @@ class JobService:
         tool_name: ImageToolName,
         args: ImageToolArgs,
         *,
-        enqueue: bool = True,
         background: bool = True,
         idempotency_key: str | None = None,
+        owner: str | None = None,
     ) -> JobRecord:
         """Validate fully first (bad input is refused now, nothing queued), then persist, then enqueue.
 
-        `enqueue=False` leaves the pending row to a caller that runs it at once (`execute`); should that caller
-        die, recovery finds the row like any other pending job. `background=False` records a synchronous call's
-        job, which `list` leaves out unless asked (`hand_over` makes it a background job). With an `idempotency_key`
-        the job id comes from the key: a start with a key used before returns that job as it stands and pays for
-        nothing."""
+        With `owner` the job is created already claimed by it (one write, not two) and not queued: that caller runs
+        it at once (`run_new`); should it die, recovery finds the job like any other. `background=False` records a
+        synchronous call's job, which `list` leaves out unless asked (`hand_over` makes it a background job). With an
+        `idempotency_key` the job id comes from the key: a start with a key used before returns that job as it
+        stands and pays for nothing."""
         job_id = str(uuid.uuid4()) if idempotency_key is None else keyed_job_id(user, idempotency_key)
         if idempotency_key is not None:
             earlier = await self._keyed(job_id, idempotency_key, user, tool_name, args)
             if earlier is not None:
                 return earlier
         await self.images.plan(user, tool_name, args)
-        now = utc_iso(self.clock())
+        clock = self.clock()
+        now = utc_iso(clock)
         record = JobRecord(
             job_id=job_id,
             user=user,
@@ -298,6 +302,10 @@ class JobService:
             updated_at=now,
             background=background,
         )
+        if owner is not None:
+            claim = next_state(record, Claim(owner, self.lease_seconds, self.max_attempts), clock)
+            assert claim is not None  # a new job can always be claimed
+            record = apply(record, claim)
         try:
             await anyio.to_thread.run_sync(self.store.create, record)
         except Exception:
@@ -308,7 +316,7 @@ class JobService:
             if earlier is None:
                 raise
             return earlier
-        if not enqueue:
+        if owner is not None:
             return record
         try:
             await self.queue.submit(user, record.job_id)
@@ -428,8 +436,16 @@ class JobService:
         claimed = await self.advance(job, Claim(owner, self.lease_seconds, self.max_attempts))
         if claimed is None:
             return None
-        log.debug("job %s: attempt %d by %s", job.job_id, claimed.attempts, owner)
-        run = _Run(held=claimed)
+        return await self._attempt(_Run(held=claimed, first=never_claimed(job)), owner, requeue, progress)
+
+    async def run_new(self, job: JobRecord, owner: str, *, progress: Progress | None = None) -> JobRecord | None:
+        """Run a job that `start(owner=owner)` created already claimed by `owner` (`progress` as for `execute`)."""
+        return await self._attempt(_Run(held=job, first=True), owner, None, progress)
+
+    async def _attempt(
+        self, run: _Run, owner: str, requeue: Requeue | None, progress: Progress | None
+    ) -> JobRecord | None:
+        log.debug("job %s: attempt %d by %s", run.held.job_id, run.held.attempts, owner)
         try:
             await self._run(run, owner, progress)
         except BaseException:
@@ -454,7 +470,7 @@ class JobService:
         store, user, job_id = self.store, record.user, record.job_id
 
         async def progress(fraction: float, message: str) -> None:
-            await self._heartbeat(run, owner, fraction, message)
+            run.progress = (fraction, message)  # written by the watcher: a quick stage costs no write
             if listener is not None:
                 await listener(fraction, message)
 
@@ -489,7 +505,9 @@ class JobService:
         async def work(scope: anyio.CancelScope) -> None:
             try:
                 args = _tool_args(record)
-                earlier = None if cache is None else await anyio.to_thread.run_sync(cache.load, user, job_id)
+                earlier = None
+                if cache is not None and not run.first:
+                    earlier = await anyio.to_thread.run_sync(cache.load, user, job_id)
                 if earlier is not None:
                     log.info("job %s: re-using the images an earlier attempt received", job_id)
                     run.kept = True
@@ -515,14 +533,16 @@ class JobService:
             await self._watch(run, owner, group.cancel_scope)
 
     async def _watch(self, run: _Run, owner: str, scope: anyio.CancelScope) -> None:
-        """Every poll: stop the work if a cancel was asked; renew the lease a few times per lease period."""
+        """Every poll: stop the work if a cancel was asked; write the progress reported since the last poll, and
+        renew the lease a few times per lease period (one write does both)."""
         store, user, job_id, renew_every = self.store, run.held.user, run.held.job_id, self.lease_seconds / 3
         renewed, lost = self.clock(), False
         while True:
             await anyio.sleep(self.poll_seconds)
-            if self.clock() - renewed >= renew_every:
+            reported, run.progress = run.progress, None
+            if reported is not None or self.clock() - renewed >= renew_every:
                 renewed = self.clock()
-                lost = lost or not await self._heartbeat(run, owner)
+                lost = lost or not await self._heartbeat(run, owner, *(reported or (None, None)))
             cancel = not run.saving and await anyio.to_thread.run_sync(store.cancel_requested, user, job_id)
             if run.saving:
                 continue  # past the last checkpoint: files and history are being written, let them finish

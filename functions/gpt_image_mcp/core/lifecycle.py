@@ -188,6 +188,13 @@ class Change:
         return self.sets.get("status") in TERMINAL
 
 
+def never_claimed(job: JobRecord) -> bool:
+    """Whether no worker ever took `job` (as read): no earlier attempt can have paid for an answer and kept it.
+    Every event that follows a claim stamps `updated_at`, and an attempt that got an answer took at least an upstream
+    round trip, so a job whose `updated_at` is still its `created_at` has not been worked on."""
+    return job.status == "pending" and job.attempts == 0 and job.updated_at == job.created_at
+
+
 def apply(job: JobRecord, change: Change) -> JobRecord:
     """The job after `change` was written."""
     return dataclasses.replace(job, **change.sets)

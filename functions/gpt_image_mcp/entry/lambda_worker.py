@@ -24,9 +24,10 @@ Per record:
   delivery, so it ends failed with its reason even if this worker were to die too.
 
 What is never paid twice: the claim keeps duplicates from calling OpenAI; history ids are fixed per job; and the
-images OpenAI returns are written to S3 (`users/{user}/.jobs/{job_id}/upstream_N`) before anything is saved, so a
-worker that dies after the call is followed by a re-run that re-uses them. The one remaining window is a crash between
-OpenAI's answer and that write (milliseconds); the re-run then calls OpenAI again. If a worker dies after saving some
+images OpenAI returns are written to S3 (one object, `users/{user}/.jobs/{job_id}/upstream`) before anything is
+saved, so a worker that dies after the call is followed by a re-run that re-uses them (a job no worker ever claimed
+has nothing kept: its first run does not look). The one remaining window is a crash between OpenAI's answer and
+that write (milliseconds); the re-run then calls OpenAI again. If a worker dies after saving some
 files but before settling the job, the re-run saves the files again under free names (history stays one row).
 
 Records of a batch run concurrently (Powertools' `AsyncBatchProcessor`) on one event loop per container: five
