@@ -70,12 +70,20 @@ async def test_a_pending_job_whose_starter_died_before_queueing_it_is_queued_aga
     parts: LocalParts, emulator: EmulatorServer
 ) -> None:
     args = GenerateImageArgs(prompt="left pending", quality="low")
-    orphan = await parts.jobs.start(LOCAL_USER, "generate_image", args, enqueue=False, idempotency_key="orphan")
+    dying = JobService(parts.service, parts.store, LostMessages())  # the row is written, the message never sent
+    orphan = await dying.start(LOCAL_USER, "generate_image", args, idempotency_key="orphan")
     async with parts.runner.running(parts.jobs):
         again = await parts.jobs.start(LOCAL_USER, "generate_image", args, idempotency_key="orphan")
         assert again.job_id == orphan.job_id
         await eventually(lambda: _status(parts.store, orphan) == "completed")
     assert len(emulator.requests) == 1
+
+
+class LostMessages:
+    """A queue that loses every job handed to it, as a process dying right after writing the row would."""
+
+    async def submit(self, user: str, job_id: str) -> None:
+        return None
 
 
 class RivalFirstStore(SQLiteJobStore):

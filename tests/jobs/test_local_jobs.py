@@ -116,15 +116,22 @@ async def test_a_job_result_links_files_as_they_are_now(job_client: Client, sett
 async def test_pending_and_running_results_say_where_the_job_stands(
     job_client: Client, emulator: EmulatorServer
 ) -> None:
-    emulator.set_latency(1000)
+    answer = emulator.hold()  # the job waits for OpenAI until the test releases the answer
     job_id = await start(job_client, prompt="a slow one")
-    await eventually(lambda: len(emulator.requests) == 1)
+    assert await anyio.to_thread.run_sync(answer.arrived.wait, 10)
+    # The job's watcher writes the stage it reached at its next poll (one write per poll, not one per stage).
+    await eventually(lambda: _progress_is(job_client, job_id, 0.1))
     result = await job_client.call_tool("get_job_result", {"job_id": job_id})
+    answer.release()
     assert not result.is_error
     assert result.structured_content is not None
     assert result.structured_content["result"] is None
     assert result.structured_content["job"]["status"] == "running"
     assert f"Job {job_id} (generate_image): running, 10%" in text(result)
+
+
+async def _progress_is(client: Client, job_id: str, progress: float) -> bool:
+    return bool((await status(client, job_id))["progress"] == progress)
 
 
 async def test_a_transform_job_reads_its_reference_image(
