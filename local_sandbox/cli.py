@@ -3,6 +3,8 @@
 `--emulator` starts the bundled offline stand-in for the OpenAI Images API and points the server at
 it, so every tool can be tried with no key and no network. It is never used silently: without a key
 and without the flag, image calls explain what is missing.
+
+`gpt-image-mcp batch FILE ...` runs many image requests from a file instead (`local_sandbox.batch`).
 """
 
 from __future__ import annotations
@@ -12,14 +14,23 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gpt_image_mcp import __version__
+
+if TYPE_CHECKING:
+    from local_sandbox.settings import LocalSettings
+    from local_sandbox.standins.emulator import EmulatorServer
 
 EMULATOR_KEY = "sk-emulator-local"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gpt-image-mcp", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="gpt-image-mcp",
+        description=__doc__.split("\n\n")[0],
+        epilog="gpt-image-mcp batch FILE [...]: run many image requests from a file (see gpt-image-mcp batch --help).",
+    )
     parser.add_argument(
         "--transport",
         choices=("stdio", "http"),
@@ -39,17 +50,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    from dotenv import find_dotenv, load_dotenv
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["batch"]:  # the batch command, loaded only here: the server's start-up does not pay for it
+        from local_sandbox.batch.command import main as batch
 
-    load_dotenv(find_dotenv(usecwd=True), override=False)  # the working directory's .env, as the reference
-    from gpt_image_mcp.core.errors import UserFacingError
-    from local_sandbox.settings import LocalSettings
-
-    try:
-        settings = LocalSettings.from_env(os.environ)  # the one place the local server reads its environment
-    except UserFacingError as error:
-        sys.exit(f"gpt-image-mcp: {error.message}")
+        sys.exit(batch(arguments[1:]))
+    args = parse_args(arguments)
+    settings = read_settings("gpt-image-mcp")
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         stream=sys.stderr,
@@ -59,10 +66,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("httpx2").setLevel(logging.DEBUG if settings.debug else logging.WARNING)
     emulator = None
     if args.emulator:
-        from local_sandbox.standins.emulator import EmulatorServer
-
-        emulator = EmulatorServer(latency_ms=args.emulator_latency_ms).start()
-        settings = settings.model_copy(update={"openai_api_key": EMULATOR_KEY, "openai_base_url": emulator.base_url})
+        settings, emulator = start_emulator(settings, args.emulator_latency_ms)
+    from gpt_image_mcp.core.errors import UserFacingError
     from local_sandbox.local_server import build_local_server, build_parts
 
     try:
@@ -88,6 +93,29 @@ def main(argv: Sequence[str] | None = None) -> None:
             emulator.stop()
     if stopped is not None and args.transport == "stdio":
         serving.leave()
+
+
+def read_settings(prog: str) -> LocalSettings:
+    """The local settings, read once: the working directory's .env (as the reference), then the environment. A wrong
+    value ends the command with a message that names it."""
+    from dotenv import find_dotenv, load_dotenv
+
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+    from gpt_image_mcp.core.errors import UserFacingError
+    from local_sandbox.settings import LocalSettings
+
+    try:
+        return LocalSettings.from_env(os.environ)  # the one place the local commands read their environment
+    except UserFacingError as error:
+        sys.exit(f"{prog}: {error.message}")
+
+
+def start_emulator(settings: LocalSettings, latency_ms: int = 0) -> tuple[LocalSettings, EmulatorServer]:
+    """Start the bundled offline emulator and point the settings at it (the caller stops it)."""
+    from local_sandbox.standins.emulator import EmulatorServer
+
+    emulator = EmulatorServer(latency_ms=latency_ms).start()
+    return settings.model_copy(update={"openai_api_key": EMULATOR_KEY, "openai_base_url": emulator.base_url}), emulator
 
 
 if __name__ == "__main__":

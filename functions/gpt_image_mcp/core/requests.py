@@ -7,6 +7,7 @@ what the chosen model allows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -203,17 +204,23 @@ class StartJobArgs(EditImageArgs, _ToolChoice):
 
     def tool_args(self) -> ImageToolArgs:
         """The chosen tool's own arguments. A parameter that tool does not take is refused, not silently dropped."""
-        model = ARGS_BY_TOOL[self.tool_name]
         given = self.model_dump(exclude={"tool_name", "idempotency_key"}, exclude_none=True)
-        foreign = [name for name in given if name not in model.model_fields]
-        if foreign:
-            takers = [tool for tool, args in ARGS_BY_TOOL.items() if foreign[0] in args.model_fields]
-            raise InvalidArgumentError(
-                f"{', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not a parameter of {self.tool_name} "
-                f"(only {' and '.join(takers)} take{'s' if len(takers) == 1 else ''} it); choose that tool_name "
-                "or leave it out."
-            )
-        return model.model_validate(given)
+        refuse_foreign(self.tool_name, given)
+        return ARGS_BY_TOOL[self.tool_name].model_validate(given)
+
+
+def refuse_foreign(tool: ImageToolName, names: Iterable[str], *, chooser: str = "tool_name") -> None:
+    """Refuse the parameters among `names` that another image tool takes but `tool` does not, naming the tools that
+    take them; `chooser` is what the caller calls its choice of tool."""
+    model = ARGS_BY_TOOL[tool]
+    foreign = [name for name in names if name not in model.model_fields]
+    if foreign:
+        takers = [other for other, args in ARGS_BY_TOOL.items() if foreign[0] in args.model_fields]
+        raise InvalidArgumentError(
+            f"{', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not a parameter of {tool} "
+            f"(only {' and '.join(takers)} take{'s' if len(takers) == 1 else ''} it); choose that {chooser} "
+            "or leave it out."
+        )
 
 
 class JobIdArgs(BaseModel):
