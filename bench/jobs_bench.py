@@ -258,7 +258,7 @@ def main() -> None:
 
     rows: list[tuple[str, str, Result, int]] = []
     sqs: Result | None = None
-    with EmulatorServer(latency_ms=args.latency_ms) as emulator, tempfile.TemporaryDirectory() as folder:
+    with EmulatorServer(latency_ms=args.latency_ms, detail="flat") as emulator, tempfile.TemporaryDirectory() as folder:
         if args.mode in ("both", "local"):
             local = bench_local(emulator, args.jobs, args.concurrency, Path(folder))
             rows.append(("local runner", f"{args.concurrency}", local, upstream_calls(emulator)))

@@ -37,7 +37,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def emulator_session() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
+    with EmulatorServer(detail="flat") as server:  # tiny pictures: the suite tests behaviour, not image sizes
         yield server
 
 

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def shared_emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
+    with EmulatorServer(detail="flat") as server:
         yield server
 
 
@@ -116,6 +116,24 @@ def test_generate_three_distinct_images_of_a_custom_size(client: OpenAI) -> None
     assert all(picture.size == (1536, 864) for picture in pictures)
     assert len({picture.tobytes() for picture in pictures}) == 3
     assert result.size == "1536x864"
+
+
+def test_pictures_are_real_size_unless_asked_flat() -> None:
+    with EmulatorServer() as server, OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0) as sdk:
+        assert server.detail == "photo"
+
+        def size(**params: object) -> int:
+            data = sdk.images.generate(model="gpt-image-2", prompt="a harbour", **params).data or []  # type: ignore[call-overload]
+            return len(base64.b64decode(data[0].b64_json or ""))
+
+        png = size(size="1024x1024")
+        assert 1_000_000 <= png <= 1_500_000  # a 1024x1024 PNG of OpenAI's is 1-2 MB
+        assert 350_000 <= size(size="1024x1024", output_format="jpeg") <= 900_000
+        assert 200_000 <= size(size="1024x1024", output_format="webp") <= 700_000
+        assert 1.3 * png <= size(size="1536x1024") <= 1.7 * png  # bytes grow with the pixels
+        assert size(size="1024x1024") == png  # the same request, the same (cached) picture
+    flat = images.render(1024, 1024, "png", False, None, "a harbour")
+    assert len(flat) < 100_000 and decode(base64.b64encode(flat).decode()).size == (1024, 1024)
 
 
 def test_images_depend_on_the_prompt(client: OpenAI) -> None:

@@ -23,12 +23,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default: 0)")
     parser.add_argument("--latency-ms", type=int, default=0, help="simulated generation time per image request")
+    parser.add_argument(
+        "--flat-images", action="store_true", help="tiny flat pictures instead of real-size ones (about 1.3 MB a PNG)"
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    server = EmulatorServer(args.host, args.port, args.latency_ms).start()
+    server = EmulatorServer(args.host, args.port, args.latency_ms, "flat" if args.flat_images else "photo").start()
     try:
         print(f"OPENAI_BASE_URL={server.base_url}", flush=True)
         print("OpenAI images emulator running (a local stand-in, not OpenAI); Ctrl-C stops it.", file=sys.stderr)

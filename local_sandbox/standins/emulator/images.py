@@ -4,7 +4,8 @@ This is a stand-in for the OpenAI Images API, not the service. It applies the ru
 documented to apply (shared notes "openai-images-api.md" §3, §4, §6, §8, and the SDK 3.57 parameter
 types) so that a client bug shows up offline as the same 400/404 it would get from OpenAI. Where the
 real behaviour is unknown it says so below and stays lenient. The pictures are gradients with a disc,
-coloured from a hash of the prompt, so they are real, decodable, and differ per prompt and per index.
+coloured from a hash of the prompt, so they are real, decodable, and differ per prompt and per index; with a
+photographic grain ("photo", the server's default) they are as large as real answers, without it ("flat") tiny.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 Endpoint = Literal["generations", "edits"]
+Detail = Literal["photo", "flat"]  # real-size pictures, or tiny flat ones for tests that do not care
 
 MAX_PROMPT_CHARS = 32_000
 MAX_INPUT_IMAGES = 16
@@ -612,7 +614,7 @@ def usage(job: ImageJob) -> dict[str, object]:
     }
 
 
-def respond(job: ImageJob) -> dict[str, object]:
+def respond(job: ImageJob, detail: Detail = "flat") -> dict[str, object]:
     """The 200 body: n base64 images plus the resolved settings and usage, as `ImagesResponse` expects."""
     width, height = job.output_size
     transparent = job.output_background == "transparent"
@@ -622,7 +624,7 @@ def respond(job: ImageJob) -> dict[str, object]:
     data = []
     for index in range(job.n):
         seed = f"{job.endpoint}\0{job.model}\0{job.prompt}\0{index}"
-        image = render(width, height, job.output_format, transparent, compression, seed)
+        image = render(width, height, job.output_format, transparent, compression, seed, detail)
         data.append({"b64_json": base64.b64encode(image).decode("ascii")})
     body: dict[str, object] = {
         "created": int(time.time()),
@@ -638,12 +640,12 @@ def respond(job: ImageJob) -> dict[str, object]:
     return body
 
 
-def stream_events(job: ImageJob) -> list[tuple[str, dict[str, object]]]:
+def stream_events(job: ImageJob, detail: Detail = "flat") -> list[tuple[str, dict[str, object]]]:
     """The server-sent events of a `stream=true` answer (notes §3.4): per image, `partial_images` previews, then
     the image. A completed event carries the usage of its own image; how OpenAI splits usage over several streamed
     images is undocumented, so this is the emulator's guess."""
     prefix = "image_generation" if job.endpoint == "generations" else "image_edit"
-    body = respond(job)
+    body = respond(job, detail)
     settings = {key: body[key] for key in ("background", "output_format", "quality", "size")}
     created = {"created_at": body["created"]}
     data = body["data"]
@@ -754,8 +756,19 @@ def _png(small: Image.Image, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def render(width: int, height: int, output_format: str, transparent: bool, compression: int | None, seed: str) -> bytes:
-    """A gradient with a disc, both coloured from `seed`; the background is alpha 0 when `transparent`."""
+@lru_cache(maxsize=32)  # the same request gives the same pictures: a repeated one (a benchmark) costs nothing
+def render(
+    width: int,
+    height: int,
+    output_format: str,
+    transparent: bool,
+    compression: int | None,
+    seed: str,
+    detail: Detail = "flat",
+) -> bytes:
+    """A gradient with a disc, both coloured from `seed`; the background is alpha 0 when `transparent`. With
+    detail "photo" the picture carries a photographic grain, so it is as large as a real answer: a 1024x1024 PNG
+    of about 1.3 MB, a JPEG of about 0.55 MB at quality 100, a WebP of about 0.35 MB; larger sizes alike."""
     from PIL import Image, ImageDraw
 
     digest = hashlib.sha256(seed.encode("utf-8")).digest()
@@ -773,12 +786,34 @@ def render(width: int, height: int, output_format: str, transparent: bool, compr
     ratio = rows / height
     box = (centre_x - radius, (centre_y - radius) * ratio, centre_x + radius, (centre_y + radius) * ratio)
     ImageDraw.Draw(small).ellipse(box, fill=(*digest[15:18], 255))
-    if output_format == "png":
+    if output_format == "png" and detail == "flat":
         return _png(small, height)
     picture = small.resize((width, height), Image.Resampling.NEAREST)
+    if detail == "photo":
+        picture = _grainy(picture)
     out = io.BytesIO()
-    if output_format == "jpeg":
+    if output_format == "png":
+        picture.save(out, "PNG", compress_level=1)
+    elif output_format == "jpeg":
         picture.save(out, "JPEG", quality=compression)
     else:
         picture.save(out, "WEBP", quality=compression, method=0)
     return out.getvalue()
+
+
+@lru_cache(maxsize=4)
+def _grain(width: int, height: int) -> Image.Image:
+    """Soft colour noise around mid-grey, like a photograph's texture; made once per size (~0.2 s per megapixel)."""
+    from PIL import Image, ImageFilter
+
+    channels = [Image.effect_noise((width, height), 64).filter(ImageFilter.GaussianBlur(2.2)) for _ in range(3)]
+    return Image.merge("RGB", channels)
+
+
+def _grainy(picture: Image.Image) -> Image.Image:
+    from PIL import Image, ImageChops
+
+    colour = ImageChops.add(picture.convert("RGB"), _grain(*picture.size), offset=-128)
+    if picture.mode == "RGBA":
+        return Image.merge("RGBA", (*colour.split(), picture.getchannel("A")))
+    return colour

@@ -180,9 +180,12 @@ class _Body:
 class EmulatorServer:
     """An OpenAI-compatible images emulator on a daemon thread; `base_url` goes to `OpenAI(base_url=...)`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, latency_ms: int = 0, detail: images.Detail = "photo"
+    ) -> None:
         self._address = (host, port)
         self._latency_ms = latency_ms
+        self.detail = detail  # "photo": answers as large as OpenAI's; "flat": tiny pictures, for quick tests
         self._lock = threading.Lock()
         self._log: deque[dict[str, object]] = deque(maxlen=MAX_LOGGED_REQUESTS)
         self._faults: list[Fault] = []
@@ -569,9 +572,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _unverified(job.model)
             images.moderate(job)
             if job.stream:
-                return 200, EventStream(images.stream_events(job), self.emulator._latency_ms), {}
+                events = images.stream_events(job, self.emulator.detail)
+                return 200, EventStream(events, self.emulator._latency_ms), {}
             self.emulator._wait(self.emulator._latency_ms)
-            return 200, images.respond(job), {}
+            return 200, images.respond(job, self.emulator.detail), {}
         except ApiError as error:
             return error.status, error.body(), {}
         except Exception as exc:  # a bug in the emulator: answer like OpenAI's 500 and show the traceback
