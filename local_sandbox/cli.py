@@ -50,6 +50,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from local_sandbox.memory import return_large_buffers
+
+    return_large_buffers()  # before any thread allocates
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["batch"]:  # the batch command, loaded only here: the server's start-up does not pay for it
         from local_sandbox.batch.command import main as batch

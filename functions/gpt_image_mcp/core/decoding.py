@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import io
 import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gpt_image_mcp.core.errors import InvalidArgumentError
 from gpt_image_mcp.core.imageinfo import ImageInfo, iter_png_chunks, sniff
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
@@ -20,8 +25,16 @@ class BrokenImageError(ValueError):
     """The bytes do not decode to a whole image; the message says why, in a few words."""
 
 
-def decode_fully(data: bytes) -> ImageInfo:
-    """The image's header facts, once all its pixels decoded; BrokenImageError otherwise."""
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """An image whose every pixel decoded: its header facts, and the pixels (for a preview made from them)."""
+
+    info: ImageInfo
+    image: Image.Image
+
+
+def decode_fully(data: bytes) -> Decoded:
+    """The image decoded to its last pixel; BrokenImageError otherwise."""
     try:
         info = sniff(data, what="its data")
     except InvalidArgumentError as error:  # the clause before the advice meant for a caller's own files
@@ -34,11 +47,11 @@ def decode_fully(data: bytes) -> ImageInfo:
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a module-wide switch: a cut-off image must fail here
     try:
-        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[info.format]]) as image:
-            image.load()
+        image = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[info.format]])
+        image.load()
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError) as error:
         raise BrokenImageError(f"its {info.format.upper()} pixel data does not decode ({error})") from None
-    return info
+    return Decoded(info, image)
 
 
 def _check_png_checksums(data: bytes) -> None:

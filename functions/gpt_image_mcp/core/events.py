@@ -9,13 +9,11 @@ why they are not one, like `answers.images_answer` does for a plain answer.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpt_image_mcp.core.answers import Received, UpstreamResult, not_images
+from gpt_image_mcp.core.answers import Encoded, Received, UpstreamResult, decode_b64, load_json, not_images
 
 _HEAD_BYTES = 80
 _ECHOED = ("size", "quality", "background", "output_format")
@@ -39,35 +37,54 @@ class Partial:
 
 
 class EventReader:
-    """Cuts a byte stream into events (name, data). Lines may end in LF or CRLF; several data lines are joined."""
+    """Cuts a byte stream into events (name, data). Lines may end in LF or CRLF; several data lines are joined.
+    The chunks of an event are kept as they came and joined once it is whole: growing one buffer by every chunk
+    would copy a megabyte-long image event many times over."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._scanned = 0  # no event boundary before this offset
+        self._pending: list[bytes] = []  # the start of an event that is not whole yet
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
-        self._buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-        events = []
-        while (end := self._buffer.find(b"\n\n", max(self._scanned - 1, 0))) >= 0:
-            block = bytes(self._buffer[:end])
-            del self._buffer[: end + 2]
-            self._scanned = 0
-            if event := _event(block):
-                events.append(event)
-        self._scanned = len(self._buffer)
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n")
+        events: list[tuple[str, bytes]] = []
+        start = 0
+        if self._pending and self._pending[-1].endswith(b"\n") and chunk.startswith(b"\n"):  # a boundary cut in two
+            self._pending[-1] = self._pending[-1][:-1]
+            start = 1
+            self._take(events, b"")
+        while (end := chunk.find(b"\n\n", start)) >= 0:
+            self._take(events, chunk[start:end])
+            start = end + 2
+        if start < len(chunk):
+            self._pending.append(chunk[start:])
         return events
+
+    def _take(self, events: list[tuple[str, bytes]], tail: bytes) -> None:
+        block = b"".join([*self._pending, tail]) if self._pending else tail
+        self._pending = []
+        if event := _event(block):
+            events.append(event)
 
 
 def _event(block: bytes) -> tuple[str, bytes] | None:
-    name, data = "message", []
-    for line in block.split(b"\n"):
-        field_name, _, value = line.partition(b":")
-        value = value[1:] if value.startswith(b" ") else value
+    """The event in `block`: its name, and its data lines joined (one copy of them)."""
+    name, data, position, end = "message", [], 0, len(block)
+    while position < end:
+        line_end = block.find(b"\n", position)
+        line_end = end if line_end < 0 else line_end
+        colon = block.find(b":", position, line_end)
+        field_name = block[position : colon if colon >= 0 else line_end]
+        start = line_end if colon < 0 else colon + 1 + (block[colon + 1 : colon + 2] == b" ")
         if field_name == b"event":
-            name = value.decode("utf-8", "replace")
+            name = block[start:line_end].decode("utf-8", "replace")
         elif field_name == b"data":
-            data.append(value)
-    return (name, b"\n".join(data)) if data else None
+            data.append((start, line_end))
+        position = line_end + 1
+    if not data:
+        return None
+    view = memoryview(block)
+    return name, b"\n".join(view[start:stop] for start, stop in data)
 
 
 @dataclass(slots=True)
@@ -95,7 +112,7 @@ class StreamedAnswer:
     def take(self, name: str, data: bytes) -> Partial | None:
         """One event: a partial image is returned, the image kept, an error raised (`StreamedError`)."""
         try:
-            document = json.loads(data)
+            document, encoded = load_json(data)
         except ValueError as error:
             raise self._wrong(f"its {name} event's data does not parse as JSON ({error})") from None
         if not isinstance(document, dict):
@@ -108,9 +125,10 @@ class StreamedAnswer:
         if kind.endswith(".partial_image"):
             self.partials += 1
             index = document.get("partial_image_index")
-            return Partial(int(index) if isinstance(index, int) else self.partials - 1, self._decoded(document, kind))
+            number = int(index) if isinstance(index, int) else self.partials - 1
+            return Partial(number, self._decoded(encoded, kind))
         if kind.endswith(".completed"):
-            self.images.append(self._decoded(document, kind))
+            self.images.append(self._decoded(encoded, kind))
             usage = document.get("usage")
             self.usage = usage if isinstance(usage, dict) else self.usage
             self.echoed |= {key: document[key] for key in _ECHOED if document.get(key) is not None}
@@ -129,12 +147,11 @@ class StreamedAnswer:
             partial_images=self.partials,
         )
 
-    def _decoded(self, document: dict[str, Any], kind: str) -> bytes:
-        encoded = document.get("b64_json")
-        if not isinstance(encoded, str) or not encoded:
+    def _decoded(self, encoded: list[Encoded], kind: str) -> bytes:
+        if len(encoded) != 1 or not encoded[0]:
             raise self._wrong(f"its {kind} event has no 'b64_json' data")
         try:
-            return base64.b64decode(encoded)
+            return decode_b64(encoded[0])
         except (binascii.Error, ValueError):
             raise self._wrong(f"its {kind} event's 'b64_json' is not valid base64") from None
 

@@ -67,6 +67,7 @@ from gpt_image_mcp.core.upstream import UpstreamResult
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 60.0
+DELIVERED_OUTCOMES = 32  # outcomes kept for callers in this process that stopped waiting (past their budget)
 DEFAULT_MAX_ATTEMPTS = 2  # each attempt may be billed upstream: one retry after a crash, then fail
 RECOVERY_SCAN_LIMIT = 1000  # jobs looked at per status by one recovery sweep
 _PERSIST_TRIES = 5  # a job moves on at most a few times while a user's change is written
@@ -255,6 +256,9 @@ class JobService:
         self.cancel_wait_seconds = cancel_wait_seconds
         self.safety_identifier = safety_identifier
         self.clock = clock
+        # Outcomes of jobs run in this process for a waiting caller (a synchronous call): its `result` takes them as
+        # they are, instead of reading the files back and making their previews again.
+        self._delivered: dict[str, ImageOutcome] = {}
 
     # -- every transition ---------------------------------------------------------------------------
 
@@ -371,6 +375,8 @@ class JobService:
             record = await self.status(user, job_id)
         if record.status != "completed" or record.result is None:
             return record, None
+        if (fresh := self._delivered.pop(record.job_id, None)) is not None:  # made in this process a moment ago
+            return record, fresh
         result = ImageToolResult.model_validate(record.result)
         return record, await self.images.reopen(user, result, _tool_args(record))
 
@@ -453,7 +459,7 @@ class JobService:
             with anyio.CancelScope(shield=True):
                 await self.advance(run.held, Release(owner))
             raise
-        return await self._settle(run, owner, requeue)
+        return await self._settle(run, owner, requeue, deliver=progress is not None)
 
     async def _heartbeat(
         self, run: _Run, owner: str, progress: float | None = None, message: str | None = None
@@ -551,8 +557,9 @@ class JobService:
                 scope.cancel()  # aborts the upstream request: the task running it is cancelled
                 return
 
-    async def _settle(self, run: _Run, owner: str, requeue: Requeue | None) -> JobRecord | None:
-        """Write how the attempt ended, conditionally: a lost lease means another worker owns the job now."""
+    async def _settle(self, run: _Run, owner: str, requeue: Requeue | None, *, deliver: bool) -> JobRecord | None:
+        """Write how the attempt ended, conditionally: a lost lease means another worker owns the job now. With
+        `deliver` (a caller in this process waits for the job) a completed outcome is kept for its `result`."""
         held, error = run.held, run.error
         event: Event
         if run.outcome is not None:
@@ -584,6 +591,10 @@ class JobService:
             return await self.read(held.user, held.job_id)
         if settled.finished and self.upstream_cache is not None:
             await anyio.to_thread.run_sync(self._discard, held.user, held.job_id)
+        if deliver and run.outcome is not None and settled.status == "completed":
+            self._delivered[held.job_id] = run.outcome
+            while len(self._delivered) > DELIVERED_OUTCOMES:  # a waiter that went away: its oldest outcome goes
+                self._delivered.pop(next(iter(self._delivered)))
         return settled
 
     async def _has_kept_answer(self, user: str, job_id: str) -> bool:

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,10 +45,11 @@ from gpt_image_mcp.core.results import CostInfo, ImageFile, ImageToolResult, Met
 from gpt_image_mcp.core.sandbox import numbered_keys, with_format_extension
 from gpt_image_mcp.core.stages import Preview, Progress, Stages
 from gpt_image_mcp.core.storage import HistoryImage, HistoryRecord, HistoryStore, ImageStore, StoredImage
-from gpt_image_mcp.core.thumbnails import make_thumbnail
+from gpt_image_mcp.core.thumbnails import make_thumbnail, thumbnail_of
 from gpt_image_mcp.core.upstream import ImagesClient, UpstreamResult
 
 log = logging.getLogger(__name__)
+DECODERS = os.cpu_count() or 2  # images of one answer decoded side by side (Pillow decodes without the GIL)
 
 Checkpoint = Callable[[], Awaitable[None]]
 
@@ -170,34 +172,50 @@ class ImageService:
                     error.args = (error.message,)
                 raise
             await stages.received(upstream)
-            upstream = await self.decoded(upstream)
+            upstream, previews = await self.decoded(upstream, self._wants_previews(args))
             if after_upstream:
                 await after_upstream(upstream)
         else:
             await stages.received(upstream, earlier=True)
+            previews = None
         if before_save:
             await before_save()
-        outcome = await self.save(user, args, plan, upstream, history_id=history_id)
+        outcome = await self.save(user, args, plan, upstream, history_id=history_id, previews=previews)
         await stages.saved(len(outcome.result.images))
         return outcome
 
-    async def decoded(self, upstream: UpstreamResult) -> UpstreamResult:
-        """The answer with every image decoded to its last pixel (in worker threads, side by side). A broken image
-        is left out with a note saying which; when none decodes, an `UpstreamError` names OpenAI's answer."""
+    async def decoded(
+        self, upstream: UpstreamResult, previews: bool = False
+    ) -> tuple[UpstreamResult, list[bytes] | None]:
+        """The answer with every image decoded to its last pixel (in worker threads, as many side by side as there
+        are processors), and, when `previews`, each good image's preview made from those pixels: an image is decoded
+        once. A broken image is left out with a note saying which; when none decodes, an `UpstreamError` names
+        OpenAI's answer."""
         problems: list[str | None] = [None] * len(upstream.images)
+        thumbnails: list[bytes | None] = [None] * len(upstream.images)
+        limiter = anyio.CapacityLimiter(DECODERS)
 
-        async def check(index: int) -> None:
+        def check(index: int) -> None:
             try:
-                await anyio.to_thread.run_sync(decode_fully, upstream.images[index])
+                decoded = decode_fully(upstream.images[index])
             except BrokenImageError as error:
                 problems[index] = str(error)
+                return
+            if previews:
+                thumbnails[index] = thumbnail_of(
+                    decoded.image, self.settings.thumbnail_size, self.settings.thumbnail_quality
+                )
+
+        async def checked(index: int) -> None:
+            await anyio.to_thread.run_sync(check, index, limiter=limiter)
 
         async with anyio.create_task_group() as group:
             for index in range(len(upstream.images)):
-                group.start_soon(check, index)
+                group.start_soon(checked, index)
+        made = [thumbnail for thumbnail in thumbnails if thumbnail is not None] if previews else None
         broken = [index for index, problem in enumerate(problems) if problem is not None]
         if not broken:
-            return upstream
+            return upstream, made
         count, ref = len(upstream.images), f" (request id {upstream.request_id})" if upstream.request_id else ""
         which = [f"image {index + 1} of {count} does not decode ({problems[index]})" for index in broken]
         if len(broken) == count:
@@ -209,7 +227,7 @@ class ImageService:
             )
         notes = [f"OpenAI's answer was broken: {problem}; it was not saved{ref}." for problem in which]
         good = [image for index, image in enumerate(upstream.images) if index not in broken]
-        return dataclasses.replace(upstream, images=good, notes=[*upstream.notes, *notes])
+        return dataclasses.replace(upstream, images=good, notes=[*upstream.notes, *notes]), made
 
     async def save(
         self,
@@ -219,8 +237,10 @@ class ImageService:
         upstream: UpstreamResult,
         *,
         history_id: str | None = None,
+        previews: list[bytes] | None = None,
     ) -> ImageOutcome:
-        """Write every image and then the history record, or none of them: a failure removes what this call wrote."""
+        """Write every image and then the history record, or none of them: a failure removes what this call wrote.
+        `previews` are the images' thumbnails when already made (from the pixels decoded to check them)."""
         now = self.clock()
         history_id = history_id or str(uuid.uuid4())
         record_hash = param_hash(plan.record)
@@ -229,8 +249,9 @@ class ImageService:
         size = f"{infos[0].width}x{infos[0].height}"
         quality = str(upstream.echoed.get("quality") or plan.params["quality"])
         warnings = [*plan.warnings, *upstream.notes, *_size_warnings(str(plan.params["size"]), infos)]
+        keep = args.return_base64 or (previews is None and self._wants_previews(args))  # the saved bytes are needed
         stored = await anyio.to_thread.run_sync(
-            self._persist, user, args, plan, upstream.images, history_id, record_hash, created, size, quality, now
+            self._persist, user, args, plan, upstream.images, history_id, record_hash, created, size, quality, now, keep
         )
         usage = Usage.from_api(upstream.usage)
         cost = self._cost(plan.spec, usage, stored, quality, upstream)
@@ -276,7 +297,7 @@ class ImageService:
             warnings=warnings,
         )
         outcome = ImageOutcome(result=result)
-        await self._attach(outcome, args, stored)
+        await self._attach(outcome, args, stored, previews)
         return outcome
 
     async def fresh_links(self, user: str, keys: Sequence[str]) -> list[str | None]:
@@ -306,8 +327,7 @@ class ImageService:
         warnings = [f"No longer in your folder, so their links do not work: {', '.join(gone)}."] if gone else []
         result = result.model_copy(update={"images": images, "warnings": [*result.warnings, *warnings]})
         outcome = ImageOutcome(result=result)
-        want_thumbnail = self.settings.thumbnail if args.include_thumbnail is None else args.include_thumbnail
-        if not (want_thumbnail or args.return_base64):
+        if not (self._wants_previews(args) or args.return_base64):
             return outcome
         try:
             stored = [
@@ -320,11 +340,21 @@ class ImageService:
         await self._attach(outcome, args, stored)
         return outcome
 
-    async def _attach(self, outcome: ImageOutcome, args: ImageToolArgs, stored: list[tuple[ImageFile, bytes]]) -> None:
-        """Thumbnails and inline base64, as the caller asked."""
-        want_thumbnail = self.settings.thumbnail if args.include_thumbnail is None else args.include_thumbnail
-        if want_thumbnail:
-            outcome.thumbnails = await anyio.to_thread.run_sync(self._thumbnails, [data for _, data in stored])
+    def _wants_previews(self, args: ImageToolArgs) -> bool:
+        return self.settings.thumbnail if args.include_thumbnail is None else args.include_thumbnail
+
+    async def _attach(
+        self,
+        outcome: ImageOutcome,
+        args: ImageToolArgs,
+        stored: list[tuple[ImageFile, bytes]],
+        previews: list[bytes] | None = None,
+    ) -> None:
+        """Thumbnails (made here unless given) and inline base64, as the caller asked."""
+        if self._wants_previews(args):
+            if previews is None:
+                previews = await anyio.to_thread.run_sync(self._thumbnails, [data for _, data in stored])
+            outcome.thumbnails = previews
         if args.return_base64:
             self._inline(outcome, stored)
 
@@ -340,8 +370,10 @@ class ImageService:
         size: str,
         quality: str,
         now: dt.datetime,
+        keep: bool,
     ) -> list[tuple[ImageFile, bytes]]:
-        """Embed metadata and store each image (runs in a worker thread); all of them, or none."""
+        """Embed metadata and store each image (runs in a worker thread); all of them, or none. The bytes as saved
+        come back only when `keep` (to inline them, or make previews from them): else one image's copy at a time."""
         first = sniff(images[0])
         base = args.output_path or default_output_name(args.prompt, now)
         keys = numbered_keys(with_format_extension(base, first.format), len(images))
@@ -376,7 +408,7 @@ class ImageService:
                     format=info.format,
                     mime_type=mime,
                 )
-                saved.append((file, data))
+                saved.append((file, data if keep else b""))
         except BaseException:
             self._remove(user, [file for file, _ in saved])
             raise

@@ -6,6 +6,10 @@ Pillow is imported on first use: it adds tens of milliseconds to a cold start th
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 _WHITE = (255, 255, 255)
 
@@ -19,17 +23,24 @@ def make_thumbnail(data: bytes, max_size: int, quality: int) -> bytes:
 
     with Image.open(io.BytesIO(data)) as source:
         source.draft("RGB", (max_size, max_size))
-        transparent = source.mode in ("RGBA", "LA", "PA") or "transparency" in source.info
-        image: Image.Image = source
-        if transparent:
-            image = source.convert("RGBA")
-        elif source.mode not in ("RGB", "L"):
-            image = source.convert("RGB")  # palette images would otherwise be resized without smoothing
-        image.thumbnail((max_size, max_size))
-        if transparent:
-            flat = Image.new("RGB", image.size, _WHITE)
-            flat.paste(image, mask=image.getchannel("A"))
-            image = flat
-        out = io.BytesIO()
-        image.save(out, "JPEG", quality=quality)
+        return thumbnail_of(source, max_size, quality)
+
+
+def thumbnail_of(source: Image.Image, max_size: int, quality: int) -> bytes:
+    """The same preview of an image already opened (or decoded: an answer's images are, to check them)."""
+    from PIL import Image
+
+    transparent = source.mode in ("RGBA", "LA", "PA") or "transparency" in source.info
+    image: Image.Image = source
+    if transparent:
+        image = source.convert("RGBA")
+    elif source.mode not in ("RGB", "L"):
+        image = source.convert("RGB")  # palette images would otherwise be resized without smoothing
+    image.thumbnail((max_size, max_size))
+    if transparent:
+        flat = Image.new("RGB", image.size, _WHITE)
+        flat.paste(image, mask=image.getchannel("A"))
+        image = flat
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
     return out.getvalue()
