@@ -3,10 +3,13 @@ half-written."""
 
 from __future__ import annotations
 
+import io
+import urllib.request
 from typing import Any
 
 import pytest
 from aws_support import Names
+from PIL import Image
 
 from gpt_image_mcp.aws.job_blobs import S3JobBlobs, S3UpstreamCache
 from gpt_image_mcp.core.upstream import UpstreamResult
@@ -18,6 +21,12 @@ KEY = f"users/alice/.jobs/{JOB}/upstream"
 @pytest.fixture
 def cache(s3: Any, aws: Names) -> S3UpstreamCache:
     return S3UpstreamCache(S3JobBlobs(s3, aws.bucket))
+
+
+def png(colour: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(out, "PNG")
+    return out.getvalue()
 
 
 def answer() -> UpstreamResult:
@@ -55,3 +64,17 @@ def test_an_answer_is_kept_in_one_object_and_read_back_exactly(cache: S3Upstream
 def test_a_damaged_object_is_not_used(cache: S3UpstreamCache, s3: Any, aws: Names, body: bytes) -> None:
     s3.put_object(Bucket=aws.bucket, Key=KEY, Body=body)
     assert cache.load("alice", JOB) is None  # the job calls OpenAI again rather than save a broken answer
+
+
+def test_a_jobs_latest_partial_image_is_kept_behind_a_link_and_goes_with_the_answer(
+    cache: S3UpstreamCache, s3: Any, aws: Names
+) -> None:
+    first, latest = (png(colour) for colour in ("red", "blue"))
+    cache.keep_preview("alice", JOB, first)
+    link = cache.keep_preview("alice", JOB, latest)  # replaces the one before
+
+    with urllib.request.urlopen(link, timeout=10) as response:  # a presigned GET, as a client would follow it
+        assert (response.read(), response.headers["Content-Type"]) == (latest, "image/png")
+    cache.save("alice", JOB, answer())
+    cache.discard("alice", JOB)
+    assert "Contents" not in s3.list_objects_v2(Bucket=aws.bucket, Prefix="users/alice/.jobs/")
