@@ -139,7 +139,16 @@ class FileSystemImageStore:
         return normalize_key(_local(key, self.output_dir), base=str(self.output_dir), what="output_path")
 
     def read_input(self, user: str, path: str, max_bytes: int) -> bytes:
-        return self._read(self.input_dir, path, max_bytes, "input path")
+        try:
+            return self._read(self.input_dir, path, max_bytes, "input path")
+        except SandboxError as error:
+            if "outside" not in error.message:  # only a place outside the folder: say where inputs may come from
+                raise
+            raise SandboxError(
+                f"{error.message} Input images are read from OPENAI_IMAGE_INPUT_DIR ({self.input_dir}): put the "
+                "file there or set OPENAI_IMAGE_INPUT_DIR to its folder, or send the image as "
+                "reference_image_base64 (mask_image_base64 for a mask)."
+            ) from None
 
     def read_output(self, user: str, path: str, max_bytes: int) -> bytes:
         return self._read(self.output_dir, path, max_bytes, "image_path")

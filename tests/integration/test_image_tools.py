@@ -201,6 +201,9 @@ async def test_generate_jpeg_corrects_the_extension_and_sends_the_compression(
         assert picture.format == "JPEG"
     [image] = result.structured_content["images"]
     assert (image["path"], image["format"], image["mime_type"]) == ("shot.jpg", "jpeg", "image/jpeg")
+    said = "output_path 'shot.png' was saved as 'shot.jpg': the extension follows the jpeg format."
+    assert result.structured_content["warnings"] == [said]
+    assert f"Note: {said}" in text(result)
     [request] = image_requests(emulator)
     assert request["json"]["output_format"] == "jpeg"
     assert request["json"]["output_compression"] == 70
@@ -647,6 +650,15 @@ async def test_bad_edit_input_is_refused_before_any_request(
             "transform_image",
             {"prompt": "x", "reference_image_path": "../photo.png"},
             ["'../photo.png' contains '..'"],
+        ),
+        (
+            "transform_image",
+            {"prompt": "x", "reference_image_path": "/etc/hosts.png"},
+            [
+                "input path '/etc/hosts.png' is outside the allowed folder",
+                f"Input images are read from OPENAI_IMAGE_INPUT_DIR ({settings.input_dir})",
+                "or send the image as reference_image_base64",
+            ],
         ),
         (
             "edit_image",

@@ -278,6 +278,12 @@ def test_read_input_too_large(store: FileSystemImageStore) -> None:
     assert caught.value.message == "input path 'big.png' is 61.2 MB; the limit is 50 MB."
 
 
+INPUT_HINT = (
+    " Input images are read from OPENAI_IMAGE_INPUT_DIR ({}): put the file there or set OPENAI_IMAGE_INPUT_DIR to its "
+    "folder, or send the image as reference_image_base64 (mask_image_base64 for a mask)."
+)
+
+
 def test_read_input_outside_the_input_folder(store: FileSystemImageStore, roots: tuple[Path, Path, Path]) -> None:
     _output, _inputs, outside = roots
     (outside / "secret.png").write_bytes(PNG)
@@ -285,6 +291,7 @@ def test_read_input_outside_the_input_folder(store: FileSystemImageStore, roots:
         store.read_input(USER, str(outside / "secret.png"), 50 * MB)
     assert caught.value.message == (
         f"input path '{outside}/secret.png' is outside the allowed folder {store.input_dir}; use a path inside it."
+        f"{INPUT_HINT.format(store.input_dir)}"
     )
     with pytest.raises(SandboxError, match=r"contains '\.\.'"):
         store.read_input(USER, "../outside/secret.png", 50 * MB)
@@ -306,7 +313,7 @@ def test_read_input_refuses_a_symlink_leading_out(
         store.read_input(USER, raw, 50 * MB)
     assert caught.value.message == (
         f"input path {raw!r} goes through a symlink that leads outside {store.input_dir} (to {outside}/secret.png); "
-        "symlinks may not leave the allowed folder."
+        f"symlinks may not leave the allowed folder.{INPUT_HINT.format(store.input_dir)}"
     )
 
 

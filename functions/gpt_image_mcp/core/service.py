@@ -249,6 +249,7 @@ class ImageService:
         size = f"{infos[0].width}x{infos[0].height}"
         quality = str(upstream.echoed.get("quality") or plan.params["quality"])
         warnings = [*plan.warnings, *upstream.notes, *_size_warnings(str(plan.params["size"]), infos)]
+        warnings += _extension_warnings(args.output_path, infos[0].format)
         keep = args.return_base64 or (previews is None and self._wants_previews(args))  # the saved bytes are needed
         stored = await anyio.to_thread.run_sync(
             self._persist, user, args, plan, upstream.images, history_id, record_hash, created, size, quality, now, keep
@@ -523,6 +524,16 @@ def _size_warnings(asked: str, infos: list[ImageInfo]) -> list[str]:
     if asked == "auto" or sizes == [asked]:
         return []
     return [f"OpenAI returned {' and '.join(sizes)} instead of the {asked} that was asked for."]
+
+
+def _extension_warnings(output_path: str | None, image_format: str) -> list[str]:
+    """A note when the output_path's extension was changed to match the image's format (cat.png as jpeg: cat.jpg)."""
+    if not output_path:
+        return []
+    matched = with_format_extension(output_path, image_format)
+    if matched == output_path:
+        return []
+    return [f"output_path {output_path!r} was saved as {matched!r}: the extension follows the {image_format} format."]
 
 
 def _usage_dict(usage: Usage) -> dict[str, int]:
