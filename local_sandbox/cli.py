@@ -99,16 +99,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def read_settings(prog: str) -> LocalSettings:
-    """The local settings, read once: the working directory's .env (as the reference), then the environment. A wrong
-    value ends the command with a message that names it."""
-    from dotenv import find_dotenv, load_dotenv
-
-    load_dotenv(find_dotenv(usecwd=True), override=False)
+    """The local settings, read once: the environment over the .env files (`local_environment`). A wrong value ends
+    the command with a message that names it."""
     from gpt_image_mcp.core.errors import UserFacingError
-    from local_sandbox.settings import LocalSettings
+    from local_sandbox.settings import LocalSettings, local_environment
 
     try:
-        return LocalSettings.from_env(os.environ)  # the one place the local commands read their environment
+        return LocalSettings.from_env(local_environment(os.environ))  # the one place the local commands read it
     except UserFacingError as error:
         sys.exit(f"{prog}: {error.message}")
 

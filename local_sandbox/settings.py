@@ -1,11 +1,12 @@
 """The local server's settings: the image service's, plus what only a local process has (folders, SQLite, a pool).
 
-Built once by `gpt-image-mcp` (`LocalSettings.from_env(os.environ)` after the `.env` file is loaded). `~` and
-`$VARS` in paths are expanded; paths are made absolute, so a later change of working directory changes nothing.
+Built once by `gpt-image-mcp`: `LocalSettings.from_env(local_environment(os.environ))`. `~` and `$VARS` in paths are
+expanded; paths are made absolute, so a later change of working directory changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from gpt_image_mcp.core.config import Settings
 
 DEFAULT_OUTPUT_DIR = "~/Downloads/openai-images"
 DEFAULT_HISTORY_DB = "~/.openai-gpt-image/history.db"
+CONFIG_ENV_FILE = "~/.openai-gpt-image/.env"  # beside the default history database
 OUTPUT_DIR = "OPENAI_IMAGE_OUTPUT_DIR"
 INPUT_DIR = "OPENAI_IMAGE_INPUT_DIR"
 
@@ -45,3 +47,18 @@ class LocalSettings(Settings):
     @classmethod
     def _absolute(cls, path: Path) -> Path:
         return path.expanduser().resolve()
+
+
+def local_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables the local server runs with: its own environment first, then a `.env` found from the working
+    directory up (as the reference reads it), then ~/.openai-gpt-image/.env, which works wherever the server is
+    started (a desktop client starts it in `/`). Neither file changes the process environment."""
+    from dotenv import dotenv_values, find_dotenv
+
+    nearest = find_dotenv(usecwd=True)  # "" when there is none
+    files = [Path(CONFIG_ENV_FILE).expanduser(), *([Path(nearest)] if nearest else [])]
+    merged: dict[str, str] = {}
+    for found in files:
+        if found.is_file():
+            merged |= {name: value for name, value in dotenv_values(found).items() if value is not None}
+    return merged | dict(environ)

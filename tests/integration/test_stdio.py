@@ -76,6 +76,20 @@ async def test_without_a_key_tools_list_and_calls_explain(tmp_path: Path, emulat
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+async def test_a_desktop_client_starting_the_server_in_root_gets_the_key_from_the_config_folder(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    config = tmp_path / "home" / ".openai-gpt-image"
+    config.mkdir(parents=True)
+    (config / ".env").write_text(f"OPENAI_API_KEY=sk-test\nOPENAI_BASE_URL={emulator.base_url}\n")
+    params = server_params(tmp_path).model_copy(update={"cwd": "/"})  # as Claude Desktop starts it
+    async with Client(params) as client:
+        result = await client.call_tool("generate_image", {"prompt": "from the config folder", "output_path": "c.png"})
+    assert not result.is_error, result.content
+    assert (tmp_path / "out" / "c.png").is_file()
+    assert len(emulator.requests) == 1
+
+
 async def test_emulator_flag_makes_images_with_no_key(tmp_path: Path) -> None:
     async with Client(server_params(tmp_path, "--emulator")) as client:
         result = await client.call_tool("generate_image", {"prompt": "offline", "output_format": "webp"})

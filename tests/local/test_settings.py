@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gpt_image_mcp.core.errors import ConfigurationError
-from local_sandbox.settings import LocalSettings
+from local_sandbox.settings import LocalSettings, local_environment
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(r"^\| `(?P<name>[A-Z0-9_]+)` \|[^|\n]+\|(?P<default>[^|\n]*)\|$", re.MULTILINE)
@@ -91,3 +91,22 @@ def test_a_wrong_value_is_named_with_what_is_allowed(env: dict[str, str], messag
     with pytest.raises(ConfigurationError) as caught:
         LocalSettings.from_env(env)
     assert caught.value.message == message
+
+
+def test_env_files_the_working_directory_first_then_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, work = tmp_path / "home", tmp_path / "work" / "deep"
+    (home / ".openai-gpt-image").mkdir(parents=True)
+    work.mkdir(parents=True)
+    (home / ".openai-gpt-image" / ".env").write_text(
+        "OPENAI_API_KEY=sk-config\nOPENAI_IMAGE_MODEL=from-config\nDEBUG=1\n"
+    )
+    (tmp_path / "work" / ".env").write_text("OPENAI_API_KEY=sk-work\nOPENAI_IMAGE_MODEL=from-work\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)  # a .env is looked for from here up, as the reference does
+
+    merged = local_environment({"OPENAI_IMAGE_MODEL": "from-process"})
+    assert (merged["OPENAI_API_KEY"], merged["OPENAI_IMAGE_MODEL"], merged["DEBUG"]) == ("sk-work", "from-process", "1")
+    monkeypatch.chdir(tmp_path)  # no .env here or above: only the config folder's
+    assert local_environment({})["OPENAI_API_KEY"] == "sk-config"

@@ -45,9 +45,9 @@ MAY_HAVE_RUN = (
     "you try again, https://platform.openai.com/usage shows whether this one was charged"
 )
 MISSING_KEY = (
-    "OPENAI_API_KEY is not set, so no image can be made. Add it to the MCP client's env block (or a .env file "
-    "next to the server), or start the server with --emulator to try every tool offline with the bundled "
-    "stand-in for the OpenAI API."
+    "OPENAI_API_KEY is not set, so no image can be made. Add it to the MCP client's env block, or to "
+    "~/.openai-gpt-image/.env (read wherever the server starts; a .env in its working directory is read too), or "
+    "start the server with --emulator to try every tool offline with the bundled stand-in for the OpenAI API."
 )
 
 
