@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from clock import Clock
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from gpt_image_mcp.aws import keys_cli
+from gpt_image_mcp.aws import clients, keys_cli
 from gpt_image_mcp.aws.api_keys import REVOCATION_BOUND_SECONDS, TOUCH_INTERVAL_SECONDS, ApiKeyStore, hash_key
 from gpt_image_mcp.aws.auth import BearerTokenVerifier, safety_identifier, user_from_subject
 from gpt_image_mcp.aws.config import McpSettings
@@ -186,6 +187,27 @@ def test_create_refuses_bad_input(
     with pytest.raises(InvalidArgumentError) as caught:
         keys.create(user, scopes, days)
     assert caught.value.message == message
+
+
+def test_cli_without_a_region_or_credentials_says_what_to_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance metadata lookup (no network here)
+    clients.reset_clients()
+    try:
+        assert keys_cli.main(["--table", "keys", "list", "--user", "alice"]) == 1
+        assert capsys.readouterr().err == f"gpt-image-mcp-keys: {keys_cli.NO_REGION}\n"
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        clients.reset_clients()
+        assert keys_cli.main(["--table", "keys", "list", "--user", "alice"]) == 1
+        assert capsys.readouterr().err == f"gpt-image-mcp-keys: {keys_cli.NO_CREDENTIALS}\n"
+    finally:
+        clients.reset_clients()
 
 
 def test_cli_create_list_revoke(aws: Names, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,15 @@ from datetime import UTC, datetime
 from gpt_image_mcp.aws.api_keys import DEFAULT_SCOPES, ApiKeyRecord, ApiKeyStore
 from gpt_image_mcp.core.errors import UserFacingError
 
+NO_REGION = (
+    "no AWS region is set: set AWS_DEFAULT_REGION to the stack's region (e.g. AWS_DEFAULT_REGION=eu-west-1), or "
+    "AWS_PROFILE to a profile that has one."
+)
+NO_CREDENTIALS = (
+    "no AWS credentials were found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the local "
+    "remote shape, the lines gpt-image-mcp-remote prints)."
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpt-image-mcp-keys", description="Manage API keys of gpt-image-mcp.")
@@ -69,12 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not table:
         print("gpt-image-mcp-keys: give --table or set API_KEYS_TABLE.", file=sys.stderr)
         return 2
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     from gpt_image_mcp.aws.clients import dynamodb_client
 
-    store = ApiKeyStore(dynamodb_client(), table)
     try:
+        store = ApiKeyStore(dynamodb_client(), table)
         if args.command == "create":
             scopes = [scope for scope in args.scopes.split(",") if scope.strip()]
             plaintext, record = store.create(args.user, scopes, args.expires_days)
@@ -102,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(_as_dict(record)) if args.json else f"revoked {record.key_id} of user {record.user_id}")
     except UserFacingError as error:
         print(f"gpt-image-mcp-keys: {error.message}", file=sys.stderr)
+        return 1
+    except NoRegionError:
+        print(f"gpt-image-mcp-keys: {NO_REGION}", file=sys.stderr)
+        return 1
+    except NoCredentialsError:
+        print(f"gpt-image-mcp-keys: {NO_CREDENTIALS}", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError) as error:
         print(f"gpt-image-mcp-keys: AWS refused the request: {error}", file=sys.stderr)
