@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import secrets
 import signal
@@ -28,10 +29,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from gpt_image_mcp.entry.lambda_mcp import McpFunction
-from gpt_image_mcp.entry.lambda_worker import WorkerFunction
 from local_sandbox.standins.api_gateway import ApiGatewayFront, LambdaContainer
 from local_sandbox.standins.aws_resources import AwsClients, AwsNames, create_resources
 from local_sandbox.standins.cognito import CognitoStandIn
@@ -40,7 +39,11 @@ from local_sandbox.standins.lambda_context import REGION
 from local_sandbox.standins.moto_server import MotoServer
 from local_sandbox.standins.sqs_driver import SqsDriver
 
+if TYPE_CHECKING:
+    from gpt_image_mcp.entry.lambda_mcp import McpFunction
+
 DEMO_USER = "demo-user"
+EXTRAS = ("boto3", "moto", "aws_lambda_powertools", "mangum")  # what the [aws,dev] extras bring
 REQUIRED_SCOPE = "gpt-image-mcp/images"
 EMULATOR_KEY = "sk-emulator-remote-shape"
 AWS_ENV = {
@@ -60,6 +63,7 @@ class RemoteShape:
     port: int = 0
     link_expiry_seconds: int = 3600
     demo_user: str = DEMO_USER
+    demo_token: str | None = None  # a key made earlier, kept by the caller; None: a new one
     extra_env: dict[str, str] = field(default_factory=dict, repr=False)
     run_worker: bool = True  # drive the SQS worker from the queue, like the event source mapping does
     env: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -79,6 +83,8 @@ class RemoteShape:
 
     def start(self) -> Self:
         from gpt_image_mcp.aws import clients
+        from gpt_image_mcp.entry.lambda_mcp import McpFunction
+        from gpt_image_mcp.entry.lambda_worker import WorkerFunction
 
         try:
             self._moto = MotoServer(self.host).start()
@@ -103,7 +109,7 @@ class RemoteShape:
                     clients.sqs_client(), self.names.queue_url, lambda: WorkerFunction(env)
                 ).start()
             self._front.start()
-            self.token = self.create_key(self.demo_user)
+            self.token = self.create_key(self.demo_user, plaintext=self.demo_token)
         except BaseException:
             self.stop()
             raise
@@ -136,14 +142,20 @@ class RemoteShape:
             **self.extra_env,
         }
 
-    def create_key(self, user: str, scopes: Sequence[str] = ("images",)) -> str:
-        """A new API key (bearer token) for `user`."""
+    def create_key(self, user: str, scopes: Sequence[str] = ("images",), plaintext: str | None = None) -> str:
+        """A new API key (bearer token) for `user`; `plaintext` brings one made earlier."""
         from gpt_image_mcp.aws import clients
         from gpt_image_mcp.aws.api_keys import ApiKeyStore
 
         assert self.names is not None, "start() first"
-        plaintext, _ = ApiKeyStore(clients.dynamodb_client(), self.names.api_keys_table).create(user, list(scopes))
-        return plaintext
+        store = ApiKeyStore(clients.dynamodb_client(), self.names.api_keys_table)
+        key, _ = store.create(user, list(scopes), plaintext=plaintext)
+        return key
+
+    def keys_environment(self) -> dict[str, str]:
+        """What `gpt-image-mcp-keys` needs to manage this shape's API keys from another terminal."""
+        assert self.names is not None, "start() first"
+        return {**AWS_ENV, "AWS_ENDPOINT_URL": self.moto_url, "API_KEYS_TABLE": self.names.api_keys_table}
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke the function directly with an event (bypassing the HTTP front)."""
@@ -199,6 +211,17 @@ class RemoteShape:
         self.stop()
 
 
+def missing_extras() -> list[str]:
+    """The modules of the [aws,dev] extras this environment lacks."""
+    missing = []
+    for module in EXTRAS:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    return missing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="gpt-image-mcp-remote",
@@ -209,13 +232,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=0, help="port of the MCP endpoint; 0 picks a free one")
     parser.add_argument("--user", default=DEMO_USER, help=f"user id of the demo API key (default: {DEMO_USER})")
+    parser.add_argument(
+        "--token", default=None, help="the demo API key to use (one printed before, to keep a client's line valid)"
+    )
     parser.add_argument("--link-expiry", type=int, default=3600, help="presigned link lifetime in seconds")
     args = parser.parse_args(argv)
+    missing = missing_extras()
+    if missing:
+        print(
+            f"gpt-image-mcp-remote: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed: the "
+            "remote shape needs the aws and dev extras. In the checkout: .venv/bin/pip install -e '.[aws,dev]'",
+            file=sys.stderr,
+        )
+        return 2
+
+    from gpt_image_mcp.core.errors import UserFacingError
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with RemoteShape(port=args.port, link_expiry_seconds=args.link_expiry, demo_user=args.user) as shape:
+    shape = RemoteShape(
+        port=args.port, link_expiry_seconds=args.link_expiry, demo_user=args.user, demo_token=args.token
+    )
+    try:
+        shape.start()
+    except UserFacingError as error:
+        print(f"gpt-image-mcp-remote: --token: {error.message}", file=sys.stderr)
+        return 2
+    try:
         print(f"MCP URL:      {shape.mcp_url}", flush=True)
         print(f"Bearer token: {shape.token}  (user {shape.demo_user!r})", flush=True)
         print(
@@ -223,16 +267,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             f'Bearer {shape.token}"',
             flush=True,
         )
-        print(f"AWS (moto):   {shape.moto_url}   OpenAI emulator: {shape.emulator.base_url}", flush=True)
         print(
             f"OAuth:        add {shape.mcp_url} by URL alone; sign in at the Cognito stand-in as {shape.demo_user!r} "
             f"with password {shape.login_password}",
             flush=True,
         )
         print(
+            "API keys:     in another terminal, with these set, run gpt-image-mcp-keys create --user NAME", flush=True
+        )
+        for name, value in shape.keys_environment().items():
+            print(f"  export {name}={value}", flush=True)
+        print(f"AWS (moto):   {shape.moto_url}   OpenAI emulator: {shape.emulator.base_url}", flush=True)
+        print(
             "Remote shape running on loopback (moto + emulator, not AWS or OpenAI); Ctrl-C stops it.", file=sys.stderr
         )
         stop.wait()
+    finally:
+        shape.stop()
     return 0
 
 

@@ -108,9 +108,23 @@ class ApiKeyStore:
         self._lock = threading.Lock()
 
     def create(
-        self, user_id: str, scopes: Iterable[str] = DEFAULT_SCOPES, expires_days: int | None = None
+        self,
+        user_id: str,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+        expires_days: int | None = None,
+        *,
+        plaintext: str | None = None,
     ) -> tuple[str, ApiKeyRecord]:
-        """A new key for `user_id`: the plaintext (show it once, it is not stored) and its record."""
+        """A new key for `user_id`: the plaintext (show it once, it is not stored) and its record.
+
+        `plaintext` brings a key made earlier (the local remote shape keeps its demo key across restarts); it must
+        have the shape of a key this store makes, and is refused if another key with its id exists."""
+        given = None if plaintext is None else _KEY_PATTERN.match(plaintext)
+        if plaintext is not None and given is None:
+            raise InvalidArgumentError(
+                "an API key is gim_, 12 lowercase hex digits, _ and 43 characters of A-Z a-z 0-9 _ - "
+                "(as gpt-image-mcp-keys create prints)."
+            )
         if not user_id or not user_id.strip() or len(user_id) > 256:
             raise InvalidArgumentError("user_id must be 1-256 characters.")
         scope_list = [scope.strip() for scope in scopes if scope.strip()]
@@ -123,15 +137,15 @@ class ApiKeyStore:
         now = datetime.now(UTC)
         expires_at = None if expires_days is None else int((now + timedelta(days=expires_days)).timestamp())
         while True:
-            key_id = secrets.token_hex(_KEY_ID_BYTES)
-            plaintext = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+            key_id = given.group(1) if given else secrets.token_hex(_KEY_ID_BYTES)
+            key = given.group(0) if given else f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
             record = ApiKeyRecord(
                 key_id=key_id,
                 user_id=user_id,
                 scopes=scope_list,
                 created_at=now.isoformat(timespec="microseconds"),
                 expires_at=expires_at,
-                key_hash=hash_key(plaintext),
+                key_hash=hash_key(key),
             )
             try:
                 self._db.put_item(
@@ -140,10 +154,11 @@ class ApiKeyStore:
                     ConditionExpression="attribute_not_exists(key_hash)",
                 )
             except ClientError as error:  # a hash collision: astronomically unlikely, but never overwrite
-                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    continue
-                raise
-            return plaintext, record
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                if given:
+                    raise InvalidArgumentError("that API key exists already; give another or none.") from None
+            return key, record
 
     def lookup(self, plaintext: str) -> ApiKeyRecord | None:
         """The record of an active key; None for a malformed, unknown, revoked or expired key."""
