@@ -146,6 +146,7 @@ def build_remote_server(
     from gpt_image_mcp.entry.compose import AwsServices, image_service, job_service
     from gpt_image_mcp.server.app import REMOTE_TOOLS, build_server
     from gpt_image_mcp.server.context import ToolContext
+    from gpt_image_mcp.server.remote_tools import REMOTE_WORDING
     from gpt_image_mcp.server.resources import KeyResources
     from gpt_image_mcp.server.tasks import TasksExtension
 
@@ -179,6 +180,7 @@ def build_remote_server(
         context,
         REMOTE_TOOLS,
         name=SERVER_NAME,
+        wording=REMOTE_WORDING,
         token_verifier=BearerTokenVerifier.from_settings(settings, api_keys, facade.tokens if facade else None),
         auth=AuthSettings(
             # The protected resource metadata names this as the authorization server.

@@ -8,7 +8,7 @@ module (`image_tools`, `library_tools`, `job_tools`, `remote_tools`).
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, BinaryIO
 
 import anyio.to_thread
@@ -30,9 +30,10 @@ from gpt_image_mcp.server.tooling import ToolSpec
 
 INSTRUCTIONS = (
     "Create and edit images with OpenAI's GPT image models. generate_image makes images from text; edit_image "
-    "changes part of an image (mask: transparent = change here); transform_image restyles whole images. Results "
-    "give file locations and links, cost and a history id. For slow work (high quality, many images) prefer the "
-    "job tools when they are listed. list_history and get_history_by_uuid recall earlier calls."
+    "changes part of an image (mask: transparent = change here); transform_image makes a new image from reference "
+    "images (restyle, reinterpret, combine). Results give file locations and links, cost and a history id. For slow "
+    "work (high quality, many images) prefer the job tools when they are listed. list_history and "
+    "get_history_by_uuid recall earlier calls."
 )
 LOCAL_TOOLS: tuple[ToolSpec[Any], ...] = (*IMAGE_TOOLS, *LIBRARY_TOOLS, *JOB_TOOLS)
 REMOTE_TOOLS: tuple[ToolSpec[Any], ...] = (*LOCAL_TOOLS, *UPLOAD_TOOLS)
@@ -90,6 +91,7 @@ def build_server(
     *,
     name: str = "gpt-image-mcp",
     extensions: Sequence[Extension] | None = None,
+    wording: Mapping[str, str] | None = None,
     **server_options: Any,
 ) -> MCPServer:
     """An MCPServer serving `tools`, in that order, each handler given `context`, and the context's images as
@@ -99,7 +101,7 @@ def build_server(
         name,
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=[spec.bind(context) for spec in tools],
+        tools=[spec.bind(context, wording) for spec in tools],
         extensions=extensions,
         **server_options,
     )

@@ -71,7 +71,11 @@ IMAGE_TOOLS: tuple[ToolSpec[Any], ...] = (
     ToolSpec(
         name="transform_image",
         title="Transform image",
-        description="Restyle or reinterpret reference image(s) as a whole, e.g. 'as an oil painting'.",
+        description=(
+            "Make a new image from reference image(s) and the prompt, with no mask: restyle, reinterpret or combine "
+            "them (e.g. 'as an oil painting', 'the cat of the first image in the room of the second'). Any part of "
+            "the picture may change; to change one area only, use edit_image with a mask."
+        ),
         arguments=TransformImageArgs,
         output=ImageToolResult,
         annotations=WRITES,

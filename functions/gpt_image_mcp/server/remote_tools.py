@@ -28,6 +28,27 @@ UploadContentType = Literal["image/png", "image/jpeg", "image/webp"]
 MAKES_LINK = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
 
+# Paths remotely are keys in the caller's own space (their S3 prefix): the local wording speaks of folders on disk.
+REMOTE_WORDING = {
+    "output_path": (
+        "Where to save, as a key in your own image space, e.g. 'posters/launch.png'. An existing image is never "
+        "overwritten (a free name is chosen); the extension is set to match output_format. Default: a name made from "
+        "the prompt."
+    ),
+    "reference_image_path": (
+        "Input image key(s) in your space: the key create_upload_url gave you, or the path of an earlier result; a "
+        "list for several references (up to 16, the first is edited). png, jpeg or webp, under 50 MB each. This "
+        "server cannot read your disk: upload first, or send reference_image_base64."
+    ),
+    "mask_image_path": (
+        "Mask PNG key in your space (from create_upload_url, or a result), with an alpha channel, the same size as "
+        "the first reference image; fully transparent pixels mark the area to change."
+    ),
+    "image_path": "Image key in your space: the path of a result, or a key create_upload_url gave you.",
+    "directory": "A folder of your space to list, e.g. 'posters'; default: all of it.",
+}
+
+
 class CreateUploadUrlArgs(BaseModel):
     """Arguments of create_upload_url."""
 

@@ -50,13 +50,17 @@ class ToolSpec(Generic[ArgsT]):
     annotations: ToolAnnotations
     handler: Handler[ArgsT]
 
-    def input_schema(self) -> dict[str, Any]:
-        """The argument model's schema, under the title the SDK gives a function's arguments."""
+    def input_schema(self, wording: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The argument model's schema, under the title the SDK gives a function's arguments; `wording` replaces
+        parameter descriptions where the deployment serves them differently (remote: keys, not folders)."""
         schema = self.arguments.model_json_schema(by_alias=True)
         schema.pop("description", None)
+        for name, description in (wording or {}).items():
+            if name in schema["properties"]:
+                schema["properties"][name]["description"] = description
         return {**schema, "title": f"{self.name}Arguments"}
 
-    def bind(self, context: ToolContext) -> Tool:
+    def bind(self, context: ToolContext, wording: Mapping[str, str] | None = None) -> Tool:
         """The SDK tool that validates the arguments with `arguments` and runs `handler` with `context`."""
 
         async def run(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
@@ -67,7 +71,7 @@ class ToolSpec(Generic[ArgsT]):
             name=self.name,
             title=self.title,
             description=self.description,
-            parameters=self.input_schema(),
+            parameters=self.input_schema(wording),
             fn_metadata=FuncMetadata(arg_model=_AsSent, output_model=self.output),
             is_async=True,
             context_kwarg="ctx",
