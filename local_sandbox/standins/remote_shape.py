@@ -28,9 +28,11 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from local_sandbox.standins import shape_state
 from local_sandbox.standins.api_gateway import ApiGatewayFront, LambdaContainer
 from local_sandbox.standins.aws_resources import AwsClients, AwsNames, create_resources
 from local_sandbox.standins.cognito import CognitoStandIn
@@ -64,6 +66,7 @@ class RemoteShape:
     link_expiry_seconds: int = 3600
     demo_user: str = DEMO_USER
     demo_token: str | None = None  # a key made earlier, kept by the caller; None: a new one
+    state_dir: Path | None = None  # data kept across restarts (shape_state); None: nothing outlives stop()
     extra_env: dict[str, str] = field(default_factory=dict, repr=False)
     run_worker: bool = True  # drive the SQS worker from the queue, like the event source mapping does
     env: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -92,9 +95,10 @@ class RemoteShape:
             self._set_process_env({**AWS_ENV, "AWS_ENDPOINT_URL": self.moto_url})
             clients.reset_clients()
             self._moto.reset()  # moto's state is per process: start from a clean one, then make the resources
-            self.names = create_resources(
-                AwsClients(s3=clients.s3_client(), sqs=clients.sqs_client(), dynamodb=clients.dynamodb_client())
-            )
+            aws = AwsClients(s3=clients.s3_client(), sqs=clients.sqs_client(), dynamodb=clients.dynamodb_client())
+            self.names = create_resources(aws)
+            if self.state_dir is not None:
+                shape_state.restore(self.state_dir, aws, self.names)
             self.emulator = EmulatorServer(self.host).start()
             self.cognito = CognitoStandIn(self.host).start()
             self.cognito.add_user(self.demo_user, self.login_password)
@@ -109,7 +113,7 @@ class RemoteShape:
                     clients.sqs_client(), self.names.queue_url, lambda: WorkerFunction(env)
                 ).start()
             self._front.start()
-            self.token = self.create_key(self.demo_user, plaintext=self.demo_token)
+            self.token = self.demo_key()
         except BaseException:
             self.stop()
             raise
@@ -152,6 +156,17 @@ class RemoteShape:
         key, _ = store.create(user, list(scopes), plaintext=plaintext)
         return key
 
+    def demo_key(self) -> str:
+        """The demo user's key: the one given, kept as it is when restored with the state, else a new one."""
+        from gpt_image_mcp.aws import clients
+        from gpt_image_mcp.aws.api_keys import ApiKeyStore
+
+        assert self.names is not None, "start() first"
+        known = ApiKeyStore(clients.dynamodb_client(), self.names.api_keys_table)
+        if self.demo_token is not None and known.lookup(self.demo_token) is not None:
+            return self.demo_token
+        return self.create_key(self.demo_user, plaintext=self.demo_token)
+
     def keys_environment(self) -> dict[str, str]:
         """What `gpt-image-mcp-keys` needs to manage this shape's API keys from another terminal."""
         assert self.names is not None, "start() first"
@@ -170,6 +185,14 @@ class RemoteShape:
             front.stop()
         with contextlib.suppress(AttributeError):
             self.container.close()
+        if self.state_dir is not None and self.names is not None and self._moto is not None and self.token:
+            from gpt_image_mcp.aws import clients
+
+            aws = AwsClients(s3=clients.s3_client(), sqs=clients.sqs_client(), dynamodb=clients.dynamodb_client())
+            demo = shape_state.Demo(
+                port=int(self.mcp_url.rsplit(":", 1)[1].split("/")[0]), user=self.demo_user, token=self.token
+            )
+            shape_state.save(self.state_dir, aws, self.names, demo)
         with contextlib.suppress(AttributeError):
             self.emulator.stop()
         with contextlib.suppress(AttributeError):
@@ -231,11 +254,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--port", type=int, default=0, help="port of the MCP endpoint; 0 picks a free one")
-    parser.add_argument("--user", default=DEMO_USER, help=f"user id of the demo API key (default: {DEMO_USER})")
+    parser.add_argument("--user", default=None, help=f"user id of the demo API key (default: {DEMO_USER})")
     parser.add_argument(
         "--token", default=None, help="the demo API key to use (one printed before, to keep a client's line valid)"
     )
     parser.add_argument("--link-expiry", type=int, default=3600, help="presigned link lifetime in seconds")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keep images, history, jobs and keys here across restarts, with the port and the demo key",
+    )
     args = parser.parse_args(argv)
     missing = missing_extras()
     if missing:
@@ -251,8 +280,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    kept = shape_state.read_demo(args.state_dir) if args.state_dir is not None else None
     shape = RemoteShape(
-        port=args.port, link_expiry_seconds=args.link_expiry, demo_user=args.user, demo_token=args.token
+        port=args.port or (kept.port if kept else 0),
+        link_expiry_seconds=args.link_expiry,
+        demo_user=args.user or (kept.user if kept else DEMO_USER),
+        demo_token=args.token or (kept.token if kept else None),
+        state_dir=args.state_dir,
     )
     try:
         shape.start()

@@ -11,10 +11,16 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import anyio
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 EXIT_WITHIN = 60.0  # a failure guard only
 TOKEN = "gim_0123456789ab_" + "k" * 43
@@ -59,7 +65,7 @@ def test_a_signal_stops_every_part_of_the_remote_shape(signum: signal.Signals) -
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
-def test_the_printed_lines_connect_a_client_and_manage_keys(tmp_path: object) -> None:
+def test_the_printed_lines_connect_a_client_and_manage_keys(tmp_path: Path) -> None:
     with running("--token", TOKEN, "--user", "ada") as (process, printed):
         assert f"Bearer token: {TOKEN}  (user 'ada')" in printed
         assert f'--header "Authorization: Bearer {TOKEN}"' in printed
@@ -101,3 +107,36 @@ def test_without_the_extras_it_says_what_to_install() -> None:
         "gpt-image-mcp-remote: moto, mangum are not installed: the remote shape needs the aws and dev extras. "
         "In the checkout: .venv/bin/pip install -e '.[aws,dev]'\n"
     )
+
+
+async def call(url: str, token: str, tool: str, arguments: dict[str, object]) -> dict[str, object]:
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+def test_a_state_dir_keeps_images_history_and_the_client_line_across_restarts(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with running("--state-dir", str(state)) as (process, first):
+        url = re.search(r"MCP URL:\s+(\S+)", first)[1]  # type: ignore[index]
+        token = re.search(r"Bearer token: (\S+)", first)[1]  # type: ignore[index]
+        made = anyio.run(
+            call, url, token, "generate_image", {"prompt": "kept", "quality": "low", "output_path": "k.png"}
+        )
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=EXIT_WITHIN) == 0
+
+    with running("--state-dir", str(state)) as (process, second):
+        client_line = next(line for line in first.splitlines() if line.startswith("Claude Code:"))
+        assert client_line in second  # same URL, same key
+        record = anyio.run(call, url, token, "get_history_by_uuid", {"uuid": made["history_id"]})
+        [image] = record["images"]  # type: ignore[misc]
+        assert image["key"] == "k.png"
+        assert urllib.request.urlopen(image["link"], timeout=30).read().startswith(b"\x89PNG")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=EXIT_WITHIN) == 0
