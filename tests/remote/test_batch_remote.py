@@ -8,32 +8,48 @@ import base64
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from PIL import Image
 from remote_support import s3_object
 
+from gpt_image_mcp.aws.identity import user_from_subject
+from gpt_image_mcp.core.jobs import keyed_job_id
+from local_sandbox.batch.batchfile import read_batch
 from local_sandbox.standins.emulator import EmulatorServer
 from local_sandbox.standins.remote_shape import RemoteShape
 
 WAIT_SECONDS = 180.0  # a safety net only
 
 
-def batch(tmp_path: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "local_sandbox.cli", "batch", *args]
+
+
+def env_for(tmp_path: Path, token: str | None) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path / "home")}
-    if token is not None:
-        env["GPT_IMAGE_MCP_TOKEN"] = token
+    return env if token is None else env | {"GPT_IMAGE_MCP_TOKEN": token}
+
+
+def batch(tmp_path: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "local_sandbox.cli", "batch", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=WAIT_SECONDS,
+        command(*args), env=env_for(tmp_path, token), cwd=tmp_path, capture_output=True, text=True, timeout=WAIT_SECONDS
     )
+
+
+def wait_for_line(stream: IO[str], start: str) -> str:
+    """Read `stream` up to the first line that starts with `start`; what was read. The command's own words are the
+    event this waits on (a test never guesses how long something takes)."""
+    read = ""
+    for line in stream:
+        read += line
+        if line.startswith(start):
+            return read
+    raise AssertionError(f"the command ended without a line starting {start!r}:\n{read}")
 
 
 def png_base64() -> str:
@@ -119,3 +135,48 @@ def test_a_wrong_token_or_an_unreachable_url_is_named(tmp_path: Path, shape: Rem
     nobody = batch(tmp_path, str(path), "--remote", "http://127.0.0.1:9/mcp", "--token", "t")
     assert nobody.returncode == 1
     assert nobody.stderr.splitlines()[-1].startswith("gpt-image-mcp batch: cannot reach http://127.0.0.1:9/mcp")
+
+
+def test_stopped_remotely_the_job_goes_on_and_the_next_run_collects_it_without_a_second_call(
+    tmp_path: Path, shape: RemoteShape, emulator: EmulatorServer
+) -> None:
+    requests = [{"tool": "generate_image", "prompt": f"remote {index}", "quality": "low"} for index in range(3)]
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(requests), encoding="utf-8")
+    gate = emulator.hold("/images/generations")  # the worker's call for the first request waits upstream
+    arguments = ["--remote", shape.mcp_url, "--concurrency", "1", "--summary", "s.json"]
+    running = subprocess.Popen(
+        command(str(path), *arguments),
+        env=env_for(tmp_path, shape.token),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert gate.arrived.wait(timeout=WAIT_SECONDS)
+        running.send_signal(signal.SIGINT)
+        assert running.stderr is not None
+        said = wait_for_line(running.stderr, "Stopping: no new request starts; waiting for the 1 in flight.")
+        running.send_signal(signal.SIGINT)
+        said += wait_for_line(running.stderr, "Stopped with 1 in flight: ")
+        assert running.wait(timeout=WAIT_SECONDS) == 130
+    finally:
+        if running.poll() is None:
+            running.kill()
+        gate.release()
+    assert "they go on on the server; the next run collects them." in said
+    first = json.loads((tmp_path / "s.json").read_text())
+    assert [entry["state"] for entry in first["requests"]] == ["interrupted", "not started", "not started"]
+
+    rest = batch(tmp_path, str(path), "--remote", shape.mcp_url, "--summary", "s.json", token=shape.token)
+    assert rest.returncode == 0, rest.stderr
+    second = json.loads((tmp_path / "s.json").read_text())
+    # The job the first run started (it may have stopped before the start's answer came back: the key finds it).
+    started = keyed_job_id(user_from_subject(shape.demo_user), read_batch(path)[0].key(0))
+    assert first["requests"][0]["job_id"] in (started, None)
+    assert second["requests"][0]["job_id"] == started
+    assert second["requests"][0]["state"] in ("done", "done earlier")  # finished by then, or waited for
+    assert [entry["state"] for entry in second["requests"][1:]] == ["done", "done"]
+    assert len(emulator.requests) == 3  # one call per request: the stopped one was not sent again
