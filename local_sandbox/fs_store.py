@@ -16,6 +16,7 @@ from pathlib import Path, PurePath
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, SandboxError, StorageError
 from gpt_image_mcp.core.sandbox import MAX_CANDIDATES, candidate_names, normalize_directory, normalize_key
+from gpt_image_mcp.core.sizes import human_size
 from gpt_image_mcp.core.storage import ListedImage, StoredImage
 
 # O_NOFOLLOW / O_CLOEXEC do not exist on Windows, where O_BINARY keeps os.write from translating newlines.
@@ -51,11 +52,6 @@ def _expand_home(raw: str) -> str:
     return raw
 
 
-def _megabytes(size: int) -> str:
-    value = size / (1024 * 1024)
-    return f"{value:.0f} MB" if value.is_integer() else f"{value:.1f} MB"
-
-
 def _not_a_folder(raw: str, path: Path) -> InvalidArgumentError:
     return InvalidArgumentError(f"output_path {raw!r}: {path} exists and is not a folder; choose another path.")
 
@@ -85,7 +81,7 @@ def check_room(folder: Path, expected_bytes: int) -> None:
         raise StorageError(write_problem(errno.EROFS if read_only else errno.EACCES, folder))
     free = shutil.disk_usage(folder).free
     if free < expected_bytes:
-        detail = f" (it has {_megabytes(free)} free; this call's images may need up to {_megabytes(expected_bytes)})"
+        detail = f" (it has {human_size(free)} free; this call's images may need up to {human_size(expected_bytes)})"
         raise StorageError(write_problem(errno.ENOSPC, folder, detail))
 
 
@@ -173,11 +169,11 @@ class FileSystemImageStore:
                 raise InvalidArgumentError(f"{what} {path!r} is not a regular file; name an image file.")
             if info.st_size > max_bytes:
                 raise InvalidArgumentError(
-                    f"{what} {path!r} is {_megabytes(info.st_size)}; the limit is {_megabytes(max_bytes)}."
+                    f"{what} {path!r} is {human_size(info.st_size)}; the limit is {human_size(max_bytes)}."
                 )
             data = handle.read(max_bytes + 1)
         if len(data) > max_bytes:  # the file grew after fstat
-            raise InvalidArgumentError(f"{what} {path!r} is over the limit of {_megabytes(max_bytes)}.")
+            raise InvalidArgumentError(f"{what} {path!r} is over the limit of {human_size(max_bytes)}.")
         return data
 
     def list_images(self, user: str, directory: str | None, limit: int) -> list[ListedImage]:

@@ -245,7 +245,7 @@ def test_read_returns_the_bytes_and_refuses_large_or_missing_objects(store: S3Im
     assert store.read_input(ALICE, "in/photo.png", len(PNG)) == PNG
     with pytest.raises(InvalidArgumentError) as caught:
         store.read_input(ALICE, "in/photo.png", 100)
-    assert caught.value.message == "input path 'in/photo.png' is 0.0 MB; the limit is 0.0 MB."
+    assert caught.value.message == "input path 'in/photo.png' is 264 bytes; the limit is 100 bytes."
     with pytest.raises(NotFoundError) as missing:
         store.read_output(ALICE, "in/nope.png", 100)
     assert missing.value.message == f"image_path 'in/nope.png' was not found in s3://gim-images-test/users/{ALICE}/."

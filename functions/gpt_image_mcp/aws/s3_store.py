@@ -30,6 +30,7 @@ from gpt_image_mcp.core.sandbox import (
     normalize_key,
     with_format_extension,
 )
+from gpt_image_mcp.core.sizes import human_size
 from gpt_image_mcp.core.storage import ListedImage, StoredImage
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
@@ -51,11 +52,6 @@ class PresignedUpload(TypedDict):
     content_type: str
     max_bytes: int
     expires_in: int
-
-
-def _megabytes(size: int) -> str:
-    value = size / (1024 * 1024)
-    return f"{value:.0f} MB" if value.is_integer() else f"{value:.1f} MB"
 
 
 def _error_code(error: Exception) -> tuple[str, int]:
@@ -298,7 +294,7 @@ class S3ImageStore:
         full = self._full_key(user, relative, path, what)
         size = int(self._head(full, path, what, user).get("ContentLength", 0))
         if size > max_bytes:
-            raise InvalidArgumentError(f"{what} {path!r} is {_megabytes(size)}; the limit is {_megabytes(max_bytes)}.")
+            raise InvalidArgumentError(f"{what} {path!r} is {human_size(size)}; the limit is {human_size(max_bytes)}.")
         try:
             response = self._s3.get_object(Bucket=self.bucket, Key=full)
         except ClientError as error:
@@ -312,7 +308,7 @@ class S3ImageStore:
         finally:
             body.close()
         if len(data) > max_bytes:  # replaced by a larger upload after the HEAD
-            raise InvalidArgumentError(f"{what} {path!r} is over the limit of {_megabytes(max_bytes)}.")
+            raise InvalidArgumentError(f"{what} {path!r} is over the limit of {human_size(max_bytes)}.")
         return data
 
     def _presign(self, full: str) -> str:

@@ -1,14 +1,11 @@
 """How a synchronous image call runs, and when it continues as a background job instead of failing.
 
 Clients give a tool call limited time (API Gateway cuts at 30 s; some desktop clients at 60 s), while a high
-quality image can take minutes. Two policies share one shape, `run(...) -> ImageOutcome | Handoff`:
-
-- `DirectCalls` runs the call in the request. With a `JobService`, a call the request's time budget refuses up front
-  (`TooSlowError`, raised before anything is sent) is started as a durable job instead.
-- `BudgetedCalls` runs every call as a durable job and waits for it up to a budget: finished in time, the caller
-  gets the images as usual (the job stays a record of the call, which `list_jobs` shows only when asked); still
-  running, the caller gets the job id and the work goes on as a background job, already recorded, cancellable and
-  recoverable like any job. Locally the job runs in this process; remotely on the SQS worker.
+quality image can take minutes. `BudgetedCalls` runs every call as a durable job and waits for it up to a budget:
+finished in time, the caller gets the images as usual (the job stays a record of the call, which `list_jobs` shows
+only when asked); still running, the caller gets the job id and the work goes on as a background job, already
+recorded, cancellable and recoverable like any job. Locally the job runs in this process; remotely on the SQS
+worker. `CallPolicy` is the shape a tool handler relies on: `run(...) -> ImageOutcome | Handoff`.
 """
 
 from __future__ import annotations
@@ -19,13 +16,12 @@ from typing import Protocol
 
 import anyio
 
-from gpt_image_mcp.core.budget import TooSlowError
 from gpt_image_mcp.core.errors import UserFacingError
 from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.planning import ToolName
 from gpt_image_mcp.core.requests import ImageToolArgs
-from gpt_image_mcp.core.service import ImageOutcome, ImageService
+from gpt_image_mcp.core.service import ImageOutcome
 from gpt_image_mcp.core.stages import Progress
 
 FIRST_POLL_SECONDS = 0.05
@@ -43,22 +39,6 @@ class CallPolicy(Protocol):
     async def run(
         self, user: str, tool: ToolName, args: ImageToolArgs, *, progress: Progress, safety_identifier: str | None
     ) -> ImageOutcome | Handoff: ...
-
-
-class DirectCalls:
-    def __init__(self, service: ImageService, jobs: JobService | None = None) -> None:
-        self.service = service
-        self.jobs = jobs
-
-    async def run(
-        self, user: str, tool: ToolName, args: ImageToolArgs, *, progress: Progress, safety_identifier: str | None
-    ) -> ImageOutcome | Handoff:
-        try:
-            return await self.service.run(user, tool, args, progress=progress, safety_identifier=safety_identifier)
-        except TooSlowError as too_slow:
-            if self.jobs is None:
-                raise
-            return Handoff(await self.jobs.start(user, tool, args), too_slow.why)
 
 
 class Runner(Protocol):

@@ -75,11 +75,7 @@ async def read_body(http: httpx2.Response) -> bytes | bytearray:
 
 
 class CallBudget(Protocol):
-    """A caller's time limit (e.g. Lambda behind API Gateway): see `gpt_image_mcp.core.budget.RequestBudget`."""
-
-    def check(self, plan: ImagePlan) -> None:
-        """Raise a `UserFacingError` when `plan` cannot finish in time; called before anything is sent."""
-        ...
+    """A caller's time limit, such as the SQS worker's Lambda timeout (`entry.lambda_worker.Deadline`)."""
 
     def attempt_timeout(self) -> float | None:
         """Seconds the next attempt may take, or None for no limit beyond the client's own timeout."""
@@ -169,8 +165,6 @@ class ImagesClient:
     ) -> UpstreamResult:
         """Call OpenAI for `plan`, retrying only what the rule above allows; `on_partial` gets each partial image
         of a streamed answer as it arrives."""
-        if self._budget is not None:
-            self._budget.check(plan)
         client = self._sdk()
         params = dict(plan.params)
         if safety_identifier:
@@ -186,9 +180,8 @@ class ImagesClient:
                     raise
                 if error.category == "timeout" and options:  # the caller's time budget, not OPENAI_IMAGE_TIMEOUT
                     error.message = (
-                        f"OpenAI did not answer within the {timeout:.1f} s left for this request, so the call was "
-                        "stopped before the request's time limit. Run it as a background job with "
-                        "start_generation_job, or lower quality or size."
+                        f"OpenAI did not answer within the {timeout:.1f} s left before this run's time limit, so the "
+                        f"request was stopped. {MAY_HAVE_RUN}; a lower quality or size finishes sooner."
                     )
                     error.args = (error.message,)
                 delay = self._retry.delay(attempt, error.retry_after)

@@ -2,9 +2,9 @@
 
 Composition root of the remote mode (the counterpart of `local_sandbox.local_server`): S3 images, DynamoDB history,
 bearer auth (API keys + Cognito), the OpenAI key from Secrets Manager (or `OPENAI_API_KEY` when emulating locally),
-and a 30 s time budget per call. The module imports only the logger; the rest is built on the first invocation and
-reused while the container is warm. One `McpFunction` is one container: `handler` keeps one per process, and
-`local_sandbox.standins.remote_shape` makes its own.
+and image calls run as jobs on the SQS worker, watched for up to API Gateway's 30 s. The module imports only the
+logger; the rest is built on the first invocation and reused while the container is warm. One `McpFunction` is one
+container: `handler` keeps one per process, and `local_sandbox.standins.remote_shape` makes its own.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from gpt_image_mcp.aws.config import McpSettings
     from gpt_image_mcp.core.handoff import CallPolicy
     from gpt_image_mcp.core.jobs import JobService
-    from gpt_image_mcp.core.service import ImageService
     from gpt_image_mcp.entry.asgi import OncePerLoop
     from gpt_image_mcp.oauth.provider import FacadeProvider
 
@@ -70,14 +69,10 @@ def allowed_origins(settings: McpSettings) -> list[str]:
     return origins + settings.allowed_origins
 
 
-def call_policy(service: ImageService, jobs: JobService, queue_url: str, invocation: Invocation) -> CallPolicy:
-    """With a queue, every image call is a job the SQS worker runs while this request watches it for the time API
-    Gateway allows, then hands over the job id; the work is never cut off. Without one, calls run in the request
-    and the 30 s budget refuses what cannot fit."""
-    from gpt_image_mcp.core.handoff import BudgetedCalls, DirectCalls
-
-    if not queue_url:
-        return DirectCalls(service)
+def call_policy(jobs: JobService, invocation: Invocation) -> CallPolicy:
+    """Every image call is a job the SQS worker runs while this request watches it for the time API Gateway allows,
+    then hands over the job id; the work is never cut off and never runs in the request."""
+    from gpt_image_mcp.core.handoff import BudgetedCalls
 
     def budget() -> float:
         left = invocation.seconds_left()
@@ -141,7 +136,6 @@ def build_remote_server(
     from gpt_image_mcp.aws.api_keys import ApiKeyStore
     from gpt_image_mcp.aws.auth import BearerTokenVerifier, safety_identifier, user_from_subject
     from gpt_image_mcp.aws.secrets import get_secret
-    from gpt_image_mcp.core.budget import RequestBudget
     from gpt_image_mcp.core.errors import UserFacingError
     from gpt_image_mcp.entry.compose import AwsServices, image_service, job_service
     from gpt_image_mcp.server.app import REMOTE_TOOLS, build_server
@@ -153,9 +147,8 @@ def build_remote_server(
     state_key = settings.request_state_key or get_secret(
         settings.request_state_secret_arn, field="MCP_REQUEST_STATE_KEY"
     )
-    budget = RequestBudget(time_left=invocation.seconds_left, budget_seconds=invocation.budget_seconds)
     services = AwsServices.default()
-    service, store = image_service(settings, services, budget=budget)
+    service, store = image_service(settings, services)
     # Starts jobs (DynamoDB row + SQS message); the worker runs them.
     jobs = job_service(service, settings, services, queue_url=settings.queue_url)
     api_keys = ApiKeyStore(services.dynamodb, settings.api_keys_table)
@@ -171,7 +164,7 @@ def build_remote_server(
         service=service,
         jobs=jobs,
         current_user=current_user,
-        calls=call_policy(service, jobs, settings.queue_url, invocation),
+        calls=call_policy(jobs, invocation),
         safety_identifier=safety_identifier,
         uploads=store,
         resources=KeyResources(store, current_user, max_bytes=RESOURCE_MAX_BYTES),

@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
     from gpt_image_mcp.core.jobs import JobService
     from gpt_image_mcp.core.lifecycle import JobRecord
-    from gpt_image_mcp.core.planning import ImagePlan
     from gpt_image_mcp.entry.compose import AwsServices
 
 logger = make_logger()
@@ -123,8 +122,8 @@ def backoff(base_seconds: int, receive_count: int, retry_after: float | None = N
 class Deadline:
     """The invocation's time left, and the `CallBudget` that keeps each OpenAI attempt inside it.
 
-    Unlike the MCP function's budget it refuses nothing up front: a job may take minutes; it only must not
-    outlive the function's timeout, or the attempt would be paid for and its result lost.
+    It refuses nothing up front (a job may take minutes); an attempt only must not outlive the function's timeout,
+    or it would be paid for and its result lost.
     """
 
     def __init__(self) -> None:
@@ -139,9 +138,6 @@ class Deadline:
     def seconds_left(self) -> float | None:
         remaining = getattr(self._context, "get_remaining_time_in_millis", None)
         return float(remaining()) / 1000.0 if callable(remaining) else None
-
-    def check(self, plan: ImagePlan) -> None:
-        return None
 
     def attempt_timeout(self) -> float | None:
         left = self.seconds_left()
