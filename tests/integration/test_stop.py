@@ -14,12 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_until
 
 from local_sandbox.local_server import LOCAL_USER
 from local_sandbox.serving import warn_if_exposed
@@ -89,13 +89,6 @@ def stopped(process: subprocess.Popen[bytes], signum: signal.Signals, said: str)
     assert said in errors, errors
 
 
-def wait_for(condition: Callable[[], bool], within: float) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {within} s"
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_the_stdio_server_and_the_next_start_resumes_its_job(
     launch: Any, emulator: EmulatorServer, tmp_path: Path, signum: signal.Signals
@@ -119,7 +112,7 @@ def test_a_signal_stops_the_stdio_server_and_the_next_start_resumes_its_job(
         assert (handed_back.status, handed_back.lease_owner, handed_back.attempts) == ("pending", None, 0)
 
         second = launch()  # resumes the job at once, on start
-        wait_for(lambda: (store.get(LOCAL_USER, job_id) or handed_back).status == "completed", EXIT_WITHIN)
+        wait_until(lambda: (store.get(LOCAL_USER, job_id) or handed_back).status == "completed")
         stopped(second, signal.SIGTERM, "SIGTERM: stopping")
     finally:
         store.close()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from calls import refused, succeeds, text
-from job_support import eventually
 from mcp import Client
+from waiting import eventually
 
 from gpt_image_mcp.core.jobs import JobService, keyed_job_id
 from gpt_image_mcp.core.lifecycle import JobRecord

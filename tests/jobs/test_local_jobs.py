@@ -12,11 +12,11 @@ from typing import Any
 
 import anyio
 import pytest
-from job_support import eventually
 from mcp import Client, StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 from PIL import Image
+from waiting import eventually
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
 from gpt_image_mcp.core.jobs import JobService
@@ -274,7 +274,7 @@ async def test_concurrency_is_bounded(
         return all(record.status == "completed" for record in page.records)
 
     async with runner.running(jobs):
-        await eventually(all_completed, within=10)
+        await eventually(all_completed)
     assert most == 2
     assert len(emulator.requests) == len(ids)
 
@@ -356,7 +356,7 @@ async def test_a_job_survives_sigkill_of_the_server(tmp_path: Path, emulator: Em
     async with Client(params) as client:
         job_id = await start(client, prompt="survivor", output_path="kept.png")
         store = SQLiteJobStore(tmp_path / "state" / "history.db")
-        await eventually(lambda: len(emulator.requests) == 1, within=10)
+        await eventually(lambda: len(emulator.requests) == 1)
         owner = _job(store, job_id).lease_owner
         assert owner is not None
         pid = int(owner.split(":")[-2])
@@ -366,7 +366,7 @@ async def test_a_job_survives_sigkill_of_the_server(tmp_path: Path, emulator: Em
 
     emulator.set_latency(0)
     async with Client(params) as client:
-        await eventually(lambda: _status_is(client, job_id), within=10)
+        await eventually(lambda: _status_is(client, job_id))
         final = await status(client, job_id)
         result = await client.call_tool("get_job_result", {"job_id": job_id})
     store.close()

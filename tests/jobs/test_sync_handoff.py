@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from job_support import eventually
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
+from waiting import eventually
 
 from gpt_image_mcp.core.service import ImageService
 from local_sandbox.local_server import LOCAL_USER
@@ -82,7 +82,7 @@ async def test_a_call_past_the_budget_continues_as_a_job_and_completes_with_one_
         assert status.structured_content is not None
         return bool(status.structured_content["status"] == "completed")
 
-    await eventually(done, within=10, every=0.1)
+    await eventually(done, every=0.1)
     final = await budget_client.call_tool("get_job_result", {"job_id": job_id})
     assert final.structured_content is not None
     assert final.structured_content["result"]["images"][0]["path"] == "slow.png"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import time
 
 import pytest
 from mcp import Client
 from remote_support import Events, body_of, png_bytes, succeeds
+from waiting import wait_until
 
 from gpt_image_mcp.core.catalog import load_catalog
 from gpt_image_mcp.core.config import Settings
@@ -62,13 +62,12 @@ def test_a_call_still_running_near_the_deadline_continues_as_a_job_and_is_charge
     assert not result["isError"] and result["structuredContent"]["status"] == "continues_as_job"
     assert "still running after 2 s (the 30 s a remote MCP request may run)" in json.dumps(result)
     job_id = result["structuredContent"]["job_id"]
-    deadline = time.monotonic() + 30
-    while True:  # the remote shape's SQS worker finishes it; wait, so that no later test sees its upstream call
+
+    def completed() -> bool:
         status = body_of(container.invoke(events.modern_call("check_job_status", {"job_id": job_id})))["result"]
-        if status["structuredContent"]["status"] == "completed":
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
+        return bool(status["structuredContent"]["status"] == "completed")
+
+    wait_until(completed, every=0.2)  # the remote shape's SQS worker finishes it: no later test sees its call
     assert len(emulator.requests) == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -75,11 +74,3 @@ def upstream_calls(emulator: EmulatorServer) -> list[dict[str, object]]:
 
 def context(seconds: float = 300.0) -> LambdaContext:
     return LambdaContext.for_invocation(WORKER_FUNCTION_NAME, seconds)
-
-
-def wait_until(condition: Callable[[], bool], within: float = 10.0, every: float = 0.05) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        time.sleep(every)

@@ -21,7 +21,8 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 from clock import Clock
 from PIL import Image
-from remote_jobs_support import Stack, context, job, run, start, upstream_calls, wait_until
+from remote_jobs_support import Stack, context, job, run, start, upstream_calls
+from waiting import wait_until
 
 from gpt_image_mcp.aws.config import WorkerSettings
 from gpt_image_mcp.aws.sqs_queue import SqsJobQueue, decode_message, encode_message
@@ -267,7 +268,7 @@ def test_after_max_receive_count_the_job_is_failed_and_the_message_is_in_the_dea
     emulator.inject(429, times=100)
     record = start(jobs, A)
     driver.start()
-    wait_until(lambda: stack.queue_depth(stack.names.dlq_url) == 1, within=20)
+    wait_until(lambda: stack.queue_depth(stack.names.dlq_url) == 1)
     driver.stop()
 
     failed = job(jobs, A, record.job_id)

@@ -7,7 +7,7 @@ task ends. `client.session.call_tool(..., allow_claimed=True)` returns the raw h
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import anyio
@@ -118,13 +118,3 @@ async def start_task(client: Client, tool: str, arguments: dict[str, Any]) -> ty
     """The raw answer to tools/call: a task handle (`CreateTaskResult`), or a tool result when the server answered
     synchronously."""
     return await client.session.call_tool(tool, arguments, allow_claimed=True)
-
-
-async def eventually(condition: Callable[[], bool | Awaitable[bool]], within: float = 5.0) -> None:
-    """Wait until `condition` holds (it may be async), or fail after `within` seconds."""
-    with anyio.fail_after(within):
-        while True:
-            value = condition()
-            if value if isinstance(value, bool) else await value:
-                return
-            await anyio.sleep(0.02)

@@ -22,11 +22,11 @@ from task_support import (
     CreateTaskResult,
     TasksClient,
     cancel_task,
-    eventually,
     get_task,
     start_task,
     update_task,
 )
+from waiting import eventually
 
 from gpt_image_mcp.core.service import ImageService
 from gpt_image_mcp.server.tasks import TASKS_EXTENSION
