@@ -5,7 +5,8 @@ specs it serves and `MCPServer(tools=[...])` takes them in that order (a stable 
 like it). The SDK `Tool` is built directly: its published input schema is the argument model's own (every field's
 description and bounds), and its argument model passes the arguments through untouched, so validation happens once,
 in the tool's model, and every bad argument, a missing one included, gets the same short message. The output schema
-is the SDK's, derived from the declared output model, and each structured result is checked against it.
+is the SDK's, derived from the declared output model, and each structured result is checked against it. Both schemas
+come from `schema_cache`, which ships them pre-generated so start-up does not build them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gpt_image_mcp.core.errors import UserFacingError
+from gpt_image_mcp.server import schema_cache
 from gpt_image_mcp.server.context import ToolContext
 from gpt_image_mcp.server.replies import error_result
 
@@ -53,12 +55,12 @@ class ToolSpec(Generic[ArgsT]):
     def input_schema(self, wording: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The argument model's schema, under the title the SDK gives a function's arguments; `wording` replaces
         parameter descriptions where the deployment serves them differently (remote: keys, not folders)."""
-        schema = self.arguments.model_json_schema(by_alias=True)
-        schema.pop("description", None)
-        for name, description in (wording or {}).items():
-            if name in schema["properties"]:
-                schema["properties"][name]["description"] = description
-        return {**schema, "title": f"{self.name}Arguments"}
+        schema = schema_cache.input_schema(self.arguments)
+        properties = dict(schema["properties"])  # new dicts where wording differs: the cached schema is shared
+        for name, text in (wording or {}).items():
+            if name in properties:
+                properties[name] = {**properties[name], "description": text}
+        return {**schema, "properties": properties, "title": f"{self.name}Arguments"}
 
     def bind(self, context: ToolContext, wording: Mapping[str, str] | None = None) -> Tool:
         """The SDK tool that validates the arguments with `arguments` and runs `handler` with `context`."""
@@ -72,7 +74,9 @@ class ToolSpec(Generic[ArgsT]):
             title=self.title,
             description=self.description,
             parameters=self.input_schema(wording),
-            fn_metadata=FuncMetadata(arg_model=_AsSent, output_model=self.output),
+            fn_metadata=FuncMetadata(
+                arg_model=_AsSent, output_schema=schema_cache.output_schema(self.output), output_model=self.output
+            ),
             is_async=True,
             context_kwarg="ctx",
             annotations=self.annotations,
