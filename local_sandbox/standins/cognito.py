@@ -24,13 +24,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from local_sandbox.standins.lifetime import StartStop
 
 POOL_ID = "us-east-1_STANDIN01"
 CODE_SECONDS = 300
@@ -51,7 +52,7 @@ class User:
     sub: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
-class CognitoStandIn(ThreadingHTTPServer):
+class CognitoStandIn(StartStop, ThreadingHTTPServer):
     """Hosted login + token endpoint + key set on loopback; `start()`/`stop()` or a `with` block."""
 
     daemon_threads = True
@@ -122,14 +123,6 @@ class CognitoStandIn(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 _BANNER = (

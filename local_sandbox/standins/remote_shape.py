@@ -29,7 +29,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from local_sandbox.standins import shape_state
@@ -38,6 +37,7 @@ from local_sandbox.standins.aws_resources import AwsClients, AwsNames, create_re
 from local_sandbox.standins.cognito import CognitoStandIn
 from local_sandbox.standins.emulator import EmulatorServer
 from local_sandbox.standins.lambda_context import REGION
+from local_sandbox.standins.lifetime import StartStop
 from local_sandbox.standins.moto_server import MotoServer
 from local_sandbox.standins.sqs_driver import SqsDriver
 
@@ -58,7 +58,7 @@ AWS_ENV = {
 
 
 @dataclass(slots=True)
-class RemoteShape:
+class RemoteShape(StartStop):
     """Moto + emulator + API Gateway stand-in + the MCP function; `start()`/`stop()` or a `with` block."""
 
     host: str = "127.0.0.1"
@@ -224,14 +224,6 @@ class RemoteShape:
             from gpt_image_mcp.aws import clients
 
             clients.reset_clients()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def missing_extras() -> list[str]:

@@ -24,10 +24,10 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Self
 
 from local_sandbox.standins.lambda_context import LambdaContext
+from local_sandbox.standins.lifetime import StartStop
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class DriverStats:
 
 
 @dataclass
-class SqsDriver:
+class SqsDriver(StartStop):
     """Polls `queue_url` and invokes handlers like an SQS event source mapping; `start()`/`stop()` or `with`."""
 
     sqs: Any
@@ -157,14 +157,6 @@ class SqsDriver:
                 with contextlib.suppress(Exception):
                     close()
         self._handlers.clear()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def receive(self, wait_seconds: int | None = None) -> list[dict[str, Any]]:
         """One long-poll receive, as the event source makes it."""

@@ -26,7 +26,6 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import urlsplit
 
@@ -34,6 +33,7 @@ from local_sandbox.standins.emulator import faults, images
 from local_sandbox.standins.emulator.faults import BROKEN_ANSWERS, Gate
 from local_sandbox.standins.emulator.images import ApiError
 from local_sandbox.standins.emulator.multipart import MultipartError, Part, boundary_of, parse
+from local_sandbox.standins.lifetime import StartStop
 
 INVALID_KEY = "sk-invalid"
 UNVERIFIED_KEY = "sk-unverified"
@@ -177,7 +177,7 @@ class _Body:
     problem: str | None = None
 
 
-class EmulatorServer:
+class EmulatorServer(StartStop):
     """An OpenAI-compatible images emulator on a daemon thread; `base_url` goes to `OpenAI(base_url=...)`."""
 
     def __init__(
@@ -219,14 +219,6 @@ class EmulatorServer:
                 connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
