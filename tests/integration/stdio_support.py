@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from mcp import StdioServerParameters
 
+from local_sandbox.standins.emulator import EmulatorServer
+
 NOBODY = 65534
 ROOT_POWERS = "-dac_override,-dac_read_search"  # what lets root read and write files regardless of their modes
 
@@ -33,6 +35,11 @@ def server_params(tmp_path: Path, *args: str, **env: str) -> StdioServerParamete
     return StdioServerParameters(
         command=sys.executable, args=["-m", "local_sandbox.cli", *args], env={**base, **env}, cwd=str(tmp_path)
     )
+
+
+def emulator_params(tmp_path: Path, emulator: EmulatorServer, **env: str) -> StdioServerParameters:
+    """`server_params` pointed at the emulator, with a test key."""
+    return server_params(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=emulator.base_url, **env)
 
 
 def as_ordinary_user(params: StdioServerParameters) -> StdioServerParameters:

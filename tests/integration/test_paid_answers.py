@@ -19,11 +19,12 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.types import CallToolResult
 from stdio_support import (
     NOBODY,
     as_ordinary_user,
+    emulator_params,
     fill,
     forbidden_folder,
     remount,
@@ -41,13 +42,9 @@ NOTHING_SENT = "Nothing was sent to OpenAI."
 MAY_HAVE_RUN = "OpenAI may still make (and bill) the images; it was not sent again"
 
 
-def params(tmp_path: Path, emulator: EmulatorServer, **env: str) -> StdioServerParameters:
-    return server_params(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=emulator.base_url, **env)
-
-
 @pytest.fixture
 async def client(tmp_path: Path, emulator: EmulatorServer) -> AsyncIterator[Client]:
-    async with Client(params(tmp_path, emulator)) as connected:
+    async with Client(emulator_params(tmp_path, emulator)) as connected:
         yield connected
 
 
@@ -115,7 +112,7 @@ async def test_an_output_path_through_a_symlink_out_of_the_folder_is_refused_bef
 
 async def test_a_full_disk_is_refused_before_paying(tmp_path: Path, emulator: EmulatorServer) -> None:
     with small_disk(tmp_path / "out", 1) as disk:
-        async with Client(params(tmp_path, emulator)) as client:
+        async with Client(emulator_params(tmp_path, emulator)) as client:
             message = await refused(client, "generate_image", PROMPT)
 
     assert message.startswith(f"The disk holding {disk} is full (it has 1 MB free; this call's images may need")
@@ -127,7 +124,7 @@ async def test_a_full_disk_is_refused_before_paying(tmp_path: Path, emulator: Em
 async def test_a_read_only_folder_is_refused_before_paying(tmp_path: Path, emulator: EmulatorServer) -> None:
     with small_disk(tmp_path / "out", 8) as disk:
         remount(disk, "ro")
-        async with Client(params(tmp_path, emulator)) as client:
+        async with Client(emulator_params(tmp_path, emulator)) as client:
             message = await refused(client, "generate_image", PROMPT)
 
     assert message == (
@@ -141,7 +138,7 @@ async def test_a_folder_the_server_may_not_write_is_refused_before_paying(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     folder = forbidden_folder(tmp_path / "out" / "theirs")
-    async with Client(as_ordinary_user(params(tmp_path, emulator))) as client:
+    async with Client(as_ordinary_user(emulator_params(tmp_path, emulator))) as client:
         message = await refused(client, "generate_image", {"prompt": "a cat", "output_path": "theirs/cat.png"})
 
     assert f"may not write in {folder}. Give it write permission there" in message
@@ -158,7 +155,7 @@ async def test_an_input_file_the_server_may_not_read_is_refused_before_paying(
     if os.geteuid() == 0:
         os.chown(reference, NOBODY, NOBODY)
     reference.chmod(0o000)
-    async with Client(as_ordinary_user(params(tmp_path, emulator))) as client:
+    async with Client(as_ordinary_user(emulator_params(tmp_path, emulator))) as client:
         message = await refused(client, "edit_image", {"prompt": "add a moon", "reference_image_path": "ref.png"})
 
     assert message == "input path 'ref.png' could not be read: Permission denied."
@@ -179,7 +176,7 @@ async def test_a_disk_that_fills_during_the_call_keeps_the_images_until_they_can
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     with small_disk(tmp_path / "out", 8) as disk:
-        async with Client(params(tmp_path, emulator)) as client:
+        async with Client(emulator_params(tmp_path, emulator)) as client:
             fillers: list[Path] = []
             result = await call_while(
                 client, emulator.hold(), "generate_image", PROMPT, lambda: fillers.append(fill(disk))
@@ -205,7 +202,7 @@ async def test_a_folder_made_read_only_during_the_call_keeps_the_images(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     with small_disk(tmp_path / "out", 8) as disk:
-        async with Client(params(tmp_path, emulator)) as client:
+        async with Client(emulator_params(tmp_path, emulator)) as client:
             result = await call_while(client, emulator.hold(), "generate_image", PROMPT, lambda: remount(disk, "ro"))
             message = text(result)
             assert result.is_error and message.startswith(f"{disk} is on a read-only file system.")
@@ -223,7 +220,7 @@ async def test_a_permission_taken_away_during_the_call_keeps_the_images(
 ) -> None:
     folder = tmp_path / "out" / "mine"
     folder.mkdir(parents=True)
-    async with Client(as_ordinary_user(params(tmp_path, emulator))) as client:
+    async with Client(as_ordinary_user(emulator_params(tmp_path, emulator))) as client:
         args = PROMPT | {"output_path": "mine/light.png"}
         result = await call_while(client, emulator.hold(), "generate_image", args, lambda: forbidden_folder(folder))
         message = text(result)
@@ -372,7 +369,7 @@ async def test_a_connection_dropped_after_the_request_was_sent_is_not_retried(
 
 async def test_a_stalled_answer_times_out_and_is_not_retried(tmp_path: Path, emulator: EmulatorServer) -> None:
     emulator.break_answer("stalled_body")
-    async with Client(params(tmp_path, emulator, OPENAI_IMAGE_TIMEOUT="5")) as client:
+    async with Client(emulator_params(tmp_path, emulator, OPENAI_IMAGE_TIMEOUT="5")) as client:
         message = await refused(client, "generate_image", PROMPT)
 
     assert message.startswith("OpenAI did not answer within 5 s.")
@@ -387,7 +384,7 @@ async def test_a_database_locked_past_the_wait_is_named_and_nothing_is_sent(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     database = tmp_path / "state" / "history.db"
-    async with Client(params(tmp_path, emulator, HISTORY_DB_TIMEOUT="1")) as client:
+    async with Client(emulator_params(tmp_path, emulator, HISTORY_DB_TIMEOUT="1")) as client:
         holder = sqlite3.connect(database, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
         try:

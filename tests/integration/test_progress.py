@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import anyio.to_thread
 import pytest
-from mcp import Client, StdioServerParameters
-from stdio_support import server_params
+from mcp import Client
+from stdio_support import emulator_params
 from tool_support import decode_image, image_requests, png_bytes, refused, succeeds, text
 
 from local_sandbox.standins.emulator import EmulatorServer
@@ -21,13 +21,9 @@ pytestmark = pytest.mark.anyio
 PREVIEW = re.compile(r"; preview: (file://\S+)$")
 
 
-def params(tmp_path: Path, emulator: EmulatorServer, **env: str) -> StdioServerParameters:
-    return server_params(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=emulator.base_url, **env)
-
-
 @pytest.fixture
 async def client(tmp_path: Path, emulator: EmulatorServer) -> AsyncIterator[Client]:
-    async with Client(params(tmp_path, emulator)) as connected:
+    async with Client(emulator_params(tmp_path, emulator)) as connected:
         yield connected
 
 
@@ -140,9 +136,9 @@ async def test_an_error_event_after_the_answer_began_is_explained_and_not_retrie
 async def test_several_images_or_streaming_turned_off_come_as_one_plain_answer(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
-    async with Client(params(tmp_path, emulator, OPENAI_IMAGE_STREAM="false")) as client:
+    async with Client(emulator_params(tmp_path, emulator, OPENAI_IMAGE_STREAM="false")) as client:
         single = await succeeds(client, "generate_image", {"prompt": "a kite", "partial_images": 2})
-    async with Client(params(tmp_path, emulator)) as client:
+    async with Client(emulator_params(tmp_path, emulator)) as client:
         several = await succeeds(client, "generate_image", {"prompt": "kites", "sample_count": 2, "partial_images": 2})
 
     assert [request["json"].get("stream") for request in image_requests(emulator)] == [None, None]
