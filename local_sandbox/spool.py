@@ -85,6 +85,17 @@ class SpoolUpstreamCache:
         partial.replace(path)
         return path.as_uri()
 
+    def read_preview(self, user: str, job_id: str) -> bytes | None:
+        try:
+            folder = self._job_folder(job_id)
+        except ValueError:
+            return None
+        for path in folder.glob("preview.*"):
+            if path.suffix != ".partial":
+                with contextlib.suppress(FileNotFoundError):  # settled, or swapped for the next one, meanwhile
+                    return path.read_bytes()
+        return None
+
     def discard(self, user: str, job_id: str) -> None:
         """The manifest goes first: a removal cut short never leaves a set that looks complete."""
         with self._lock:

@@ -75,6 +75,8 @@ def test_a_jobs_latest_partial_image_is_kept_behind_a_link_and_goes_with_the_ans
 
     with urllib.request.urlopen(link, timeout=10) as response:  # a presigned GET, as a client would follow it
         assert (response.read(), response.headers["Content-Type"]) == (latest, "image/png")
+    assert (cache.read_preview("alice", JOB), cache.read_preview("bob", JOB)) == (latest, None)  # the owner's only
     cache.save("alice", JOB, answer())
     cache.discard("alice", JOB)
+    assert cache.read_preview("alice", JOB) is None
     assert "Contents" not in s3.list_objects_v2(Bucket=aws.bucket, Prefix="users/alice/.jobs/")

@@ -3,6 +3,7 @@ saved, strictly increasing, for every image tool and in a job's status; partial 
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,8 @@ import anyio
 import anyio.to_thread
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, BlobResourceContents, ResourceLink
 from stdio_support import emulator_params
 from tool_support import decode_image, image_requests, png_bytes, refused, succeeds, text
 
@@ -93,6 +96,11 @@ async def test_a_jobs_status_follows_the_stages_and_links_its_latest_partial_ima
     preview = anyio.Path(unquote(urlsplit(found[1]).path))
     assert decode_image(await preview.read_bytes()).size == (256, 256)  # the emulator's partials are a quarter size
     assert f"running, 40%: Partial image 1 of 2; preview: {found[1]}" in text(status)
+    [link] = [block for block in status.content if isinstance(block, ResourceLink)]  # a client can read it too
+    assert str(link.uri) == f"gpt-image://jobs/{job_id}/preview"
+    [contents] = (await client.read_resource(str(link.uri))).contents
+    assert isinstance(contents, BlobResourceContents) and contents.mime_type == "image/png"
+    assert base64.b64decode(contents.blob) == await preview.read_bytes()
 
     gate.release()
     for _ in range(200):
@@ -103,6 +111,11 @@ async def test_a_jobs_status_follows_the_stages_and_links_its_latest_partial_ima
         await anyio.sleep(0.05)
     assert (done.structured_content["status"], done.structured_content["progress"]) == ("completed", 1.0)
     assert not await preview.exists()  # the job is settled: its kept answer and preview are gone
+    assert not [block for block in done.content if isinstance(block, ResourceLink)]
+    for uri in (str(link.uri), "gpt-image://jobs/no-such-job/preview"):  # gone with the job, or never there
+        with pytest.raises(MCPError) as caught:
+            await client.read_resource(uri)
+        assert (caught.value.error.code, caught.value.error.message) == (INVALID_PARAMS, f"Resource not found: {uri}")
 
 
 async def test_partial_images_are_billed_as_100_output_tokens_each(emulator: EmulatorServer, client: Client) -> None:

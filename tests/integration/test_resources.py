@@ -74,8 +74,8 @@ async def test_nothing_outside_the_folders_is_served(client: Client, settings: L
 
 
 async def test_the_template_and_the_pages_of_recent_images(client: Client, settings: LocalSettings) -> None:
-    [template] = (await client.list_resource_templates()).resource_templates
-    assert template.uri_template == "file:///{+path}"
+    template, previews = (await client.list_resource_templates()).resource_templates
+    assert (template.uri_template, previews.uri_template) == ("file:///{+path}", "gpt-image://jobs/{job_id}/preview")
     assert str(settings.output_dir) in (template.description or "")
 
     settings.output_dir.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from gpt_image_mcp.core.upstream import UpstreamResult
 from local_sandbox.spool import MANIFEST, SpoolUpstreamCache
@@ -64,3 +66,22 @@ def test_a_job_id_cannot_lead_out_of_the_spool(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot name a spool folder"):
         spool.save("local", "../escape", ANSWER)
     assert not (tmp_path / "escape").exists()
+
+
+def test_the_latest_partial_image_reads_back_until_the_job_is_settled(tmp_path: Path) -> None:
+    spool = SpoolUpstreamCache(tmp_path / "spool")
+    assert spool.read_preview("local", JOB) is None  # none yet
+    first, latest = (png(colour) for colour in ("red", "blue"))
+    spool.keep_preview("local", JOB, first)
+    link = spool.keep_preview("local", JOB, latest)  # replaces the one before
+
+    assert spool.read_preview("local", JOB) == latest == Path(link.removeprefix("file://")).read_bytes()
+    assert spool.read_preview("local", "../escape") is None  # no id leads out of the spool
+    spool.discard("local", JOB)
+    assert spool.read_preview("local", JOB) is None
+
+
+def png(colour: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), colour).save(out, "PNG")
+    return out.getvalue()

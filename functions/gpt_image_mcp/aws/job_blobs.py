@@ -126,6 +126,9 @@ class S3UpstreamCache:
         self.blobs.put(user, self._preview(job_id), data, MIME_TYPES[sniff(data).format])
         return self.blobs.link(user, self._preview(job_id), self.link_expiry_seconds)
 
+    def read_preview(self, user: str, job_id: str) -> bytes | None:
+        return self.blobs.get(user, self._preview(job_id))
+
     def save(self, user: str, job_id: str, result: UpstreamResult) -> None:
         manifest = {**result.manifest(), "sizes": [len(image) for image in result.images]}
         header = json.dumps(manifest, separators=(",", ":")).encode()

@@ -203,6 +203,10 @@ class UpstreamCache(Protocol):
         """Keep the job's latest partial image (replacing the one before) and return a link to it."""
         ...
 
+    def read_preview(self, user: str, job_id: str) -> bytes | None:
+        """The job's latest partial image, or None when it has none (not yet, or no more: the job is settled)."""
+        ...
+
 
 def kept_answer(job_id: str) -> str:
     """How to finish a job whose paid answer is kept while its images cannot be saved."""
@@ -379,6 +383,14 @@ class JobService:
             return record, fresh
         result = ImageToolResult.model_validate(record.result)
         return record, await self.images.reopen(user, result, _tool_args(record))
+
+    async def preview(self, user: str, job_id: str) -> bytes | None:
+        """The latest partial image of the caller's job while it is being made; NotFoundError for a job that is
+        not the caller's (whoever else's it may be), None when there is no preview now."""
+        record = await self.status(user, job_id)
+        if self.upstream_cache is None or record.finished:
+            return None
+        return await anyio.to_thread.run_sync(self.upstream_cache.read_preview, user, record.job_id)
 
     async def cancel(self, user: str, job_id: str) -> JobRecord:
         """Cancel now if pending; if running, ask its worker to stop and wait briefly to confirm it did."""

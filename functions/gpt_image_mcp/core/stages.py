@@ -16,6 +16,7 @@ Progress = Callable[[float, str], Awaitable[None]]
 Preview = Callable[[Partial], Awaitable[str | None]]  # keeps a partial image where the caller can see it: its link
 
 VALIDATED, SENT, RECEIVED, SAVED = 0.05, 0.1, 0.8, 0.95
+PREVIEW_MARK = "; preview: "  # a partial image's step ends with this and its link
 _PARTIALS_SPAN = RECEIVED - SENT - 0.1  # the partial images share this, above SENT
 
 
@@ -53,7 +54,7 @@ class Stages:
     async def partial(self, partial: Partial) -> None:
         planned = max(self.plan.partial_images, partial.index + 1)
         link = await self._preview(partial) if self._preview is not None else None
-        where = f"; preview: {link}" if link else ""
+        where = f"{PREVIEW_MARK}{link}" if link else ""
         number = partial.index + 1
         await self._step(SENT + _PARTIALS_SPAN * number / planned, f"Partial image {number} of {planned}{where}")
 
@@ -64,3 +65,8 @@ class Stages:
 
     async def saved(self, count: int) -> None:
         await self._step(SAVED, f"Saved {_images(count)}")
+
+
+def shows_preview(message: str) -> bool:
+    """Whether a step's message (a job's status) announces a kept partial image."""
+    return PREVIEW_MARK in message

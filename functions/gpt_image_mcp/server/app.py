@@ -25,7 +25,7 @@ from gpt_image_mcp.server.image_tools import IMAGE_TOOLS
 from gpt_image_mcp.server.job_tools import JOB_TOOLS
 from gpt_image_mcp.server.library_tools import LIBRARY_TOOLS
 from gpt_image_mcp.server.remote_tools import UPLOAD_TOOLS
-from gpt_image_mcp.server.resources import ResourceSpace
+from gpt_image_mcp.server.resources import JobPreviews, ResourceSpace
 from gpt_image_mcp.server.tooling import ToolSpec
 
 INSTRUCTIONS = (
@@ -58,12 +58,14 @@ class StdinLines:
 
 class ImageServer(MCPServer[Any]):
     """An MCPServer whose resources are the caller's images (`server.resources`), read, listed by page, and
-    described by one URI template. `MCPServer.list_resources` takes no cursor, so the paged listing answers
-    `resources/list` itself; the stdio transport reads stdin with `StdinLines`, so it stops when it is told to."""
+    described by URI templates, and the latest partial images of the caller's running jobs. `MCPServer.list_resources`
+    takes no cursor, so the paged listing answers `resources/list` itself; the stdio transport reads stdin with
+    `StdinLines`, so it stops when it is told to."""
 
-    def __init__(self, resources: ResourceSpace, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, resources: ResourceSpace, previews: JobPreviews, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.images = resources
+        self.previews = previews
 
     async def run_stdio_async(self) -> None:
         async with stdio_server(stdin=StdinLines(sys.stdin.buffer)) as (read_stream, write_stream):  # type: ignore[arg-type]
@@ -73,10 +75,11 @@ class ImageServer(MCPServer[Any]):
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
     ) -> Iterable[ReadResourceContents]:
-        return [await self.images.read(str(uri))]
+        space = self.previews if JobPreviews.job_of(str(uri)) is not None else self.images
+        return [await space.read(str(uri))]
 
     async def list_resource_templates(self) -> list[ResourceTemplate]:
-        return [self.images.template()]
+        return [self.images.template(), JobPreviews.template()]
 
     async def _handle_list_resources(
         self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
@@ -98,6 +101,7 @@ def build_server(
     resources."""
     return ImageServer(
         context.resources,
+        JobPreviews(context.jobs, context.current_user),
         name,
         version=__version__,
         instructions=INSTRUCTIONS,

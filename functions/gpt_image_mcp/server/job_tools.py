@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 
 from gpt_image_mcp.core.lifecycle import JobRecord
 from gpt_image_mcp.core.requests import JobIdArgs, ListJobsArgs, StartJobArgs
 from gpt_image_mcp.core.results import JobInfo, JobListResult, JobResult
+from gpt_image_mcp.core.stages import shows_preview
 from gpt_image_mcp.server.context import ToolContext
 from gpt_image_mcp.server.replies import describe_job, image_result, job_info, structured
+from gpt_image_mcp.server.resources import JobPreviews
 from gpt_image_mcp.server.tooling import READS, WRITES, ToolSpec
 
 # Changes a job's state (the work is stopped, its result discarded); asking twice changes nothing more.
@@ -35,7 +37,18 @@ async def start_generation_job(tools: ToolContext, args: StartJobArgs, ctx: Cont
 
 
 async def check_job_status(tools: ToolContext, args: JobIdArgs, ctx: Context) -> CallToolResult:
-    return info_result(tools, await tools.jobs.status(tools.current_user(), args.job_id))
+    """The job's state; while it runs with a partial image kept, a link to that preview (`resources/read`)."""
+    record = await tools.jobs.status(tools.current_user(), args.job_id)
+    reply = info_result(tools, record)
+    if record.status == "running" and shows_preview(record.message):
+        reply.content.append(
+            ResourceLink(
+                name=f"{record.job_id} preview",
+                uri=JobPreviews.uri(record.job_id),
+                description="The latest partial image of this job, while it is being made.",
+            )
+        )
+    return reply
 
 
 async def get_job_result(tools: ToolContext, args: JobIdArgs, ctx: Context) -> CallToolResult:

@@ -9,7 +9,10 @@ Two spaces, one shape:
   refused exactly like one that does not exist. An image over the response cap (Lambda answers at most 6 MB) is
   answered with a text that carries a fresh presigned download link instead of the bytes.
 
-`resources/list` pages through the caller's images, newest first; `resources/templates/list` gives the URI pattern.
+`JobPreviews` (both modes): `gpt-image://jobs/<job_id>/preview`, the latest partial image of the caller's job
+while it is being made (`partial_images`); `check_job_status` links it.
+
+`resources/list` pages through the caller's images, newest first; `resources/templates/list` gives the URI patterns.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from mcp.types import INVALID_PARAMS, Resource, ResourceTemplate
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, SandboxError
 from gpt_image_mcp.core.imageinfo import MIME_TYPES, sniff
+from gpt_image_mcp.core.jobs import JobService
 from gpt_image_mcp.core.planning import MAX_INPUT_BYTES
 from gpt_image_mcp.core.results import ImageFile
 from gpt_image_mcp.core.storage import ImageStore
@@ -179,3 +183,47 @@ class KeyResources(_Space):
             f"{key} is larger than the {self.max_bytes:,} bytes a response may carry here. Download it with this "
             f"link (valid for a limited time): {link}"
         )
+
+
+class JobPreviews:
+    """`gpt-image://jobs/<job_id>/preview`: the latest partial image of one of the caller's running jobs. A job
+    that is not the caller's, or has no preview now (none yet, or settled), is refused like an unknown URI."""
+
+    def __init__(self, jobs: JobService, current_user: Callable[[], str]) -> None:
+        self.jobs = jobs
+        self.current_user = current_user
+
+    @staticmethod
+    def uri(job_id: str) -> str:
+        return f"{SCHEME}://jobs/{quote(job_id, safe='')}/preview"
+
+    @staticmethod
+    def template() -> ResourceTemplate:
+        return ResourceTemplate(
+            uri_template=f"{SCHEME}://jobs/{{job_id}}/preview",
+            name="job_preview",
+            title="A job's latest partial image",
+            description="The latest partial image of one of your running jobs started with partial_images; "
+            "check_job_status links it while the job runs.",
+        )
+
+    @staticmethod
+    def job_of(uri: str) -> str | None:
+        """The job id a preview URI names, or None when `uri` is not a preview URI."""
+        parts = urlsplit(uri)
+        job_id, _, rest = unquote(parts.path.removeprefix("/")).partition("/")
+        if parts.scheme != SCHEME or parts.netloc != "jobs" or rest != "preview" or parts.query or parts.fragment:
+            return None
+        return job_id or None
+
+    async def read(self, uri: str) -> ReadResourceContents:
+        job_id = self.job_of(uri)
+        if job_id is None:
+            raise unknown(uri)
+        try:
+            data = await self.jobs.preview(self.current_user(), job_id)
+        except NotFoundError:
+            raise unknown(uri) from None
+        if data is None:
+            raise unknown(uri)
+        return contents(data)
