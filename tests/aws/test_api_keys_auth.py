@@ -84,9 +84,10 @@ def test_cached_lookup_notices_expiry(dynamodb: Any, aws: Names) -> None:
     keys = ApiKeyStore(dynamodb, aws.api_keys_table, cache_seconds=3600)
     plaintext, record = keys.create("alice", expires_days=1)
     assert keys.lookup(plaintext) is not None
-    with keys._lock:  # the cached copy says it expired a moment ago: no DynamoDB read needed to refuse it
-        cached, read_at = keys._cache[record.key_hash]
-        keys._cache[record.key_hash] = (dataclasses.replace(cached, expires_at=int(time.time()) - 1), read_at)
+    # The cached copy says it expired a moment ago: no DynamoDB read is needed to refuse it.
+    cached = keys._cache.get(record.key_hash)
+    assert cached is not None
+    keys._cache.put(record.key_hash, dataclasses.replace(cached, expires_at=int(time.time()) - 1))
     assert keys.lookup(plaintext) is None
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gpt_image_mcp.aws.fresh_cache import FreshCache
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
 
 API_KEY_PREFIX = "gim_"
@@ -33,7 +34,7 @@ INDEX_BY_USER = "by_user"
 DEFAULT_SCOPES = ("images",)
 REVOCATION_BOUND_SECONDS = 5.0  # the longest a revoked key keeps working on a warm container
 TOUCH_INTERVAL_SECONDS = 60.0  # last_used_at is stamped at most this often per key per container
-_MAX_CACHE_ENTRIES = 1024
+_MAX_TOUCHED_ENTRIES = 1024
 _KEY_ID_BYTES = 6  # 12 hex characters: unique enough to name a key, not a secret
 _KEY_PATTERN = re.compile(r"^gim_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _KEY_ID_PATTERN = re.compile(r"^(?:gim_)?([0-9a-f]{12})(?:_.*)?$")
@@ -101,9 +102,8 @@ class ApiKeyStore:
         """`clock` (epoch seconds) times the cache and key expiry; tests pass a fake one."""
         self._db = dynamodb_client
         self.table = table
-        self._cache_seconds = cache_seconds
         self._clock = clock
-        self._cache: dict[str, tuple[ApiKeyRecord, float]] = {}  # key_hash -> (record, time read)
+        self._cache: FreshCache[ApiKeyRecord] = FreshCache(cache_seconds, clock)  # key_hash -> active record
         self._touched: dict[str, float] = {}  # key_hash -> when last_used_at was last stamped
         self._lock = threading.Lock()
 
@@ -167,22 +167,18 @@ class ApiKeyStore:
             return None
         key_hash = hash_key(plaintext)
         now = self._clock()
-        with self._lock:
-            cached = self._cache.get(key_hash)
-        if cached is not None and 0 <= now - cached[1] < self._cache_seconds:
-            record: ApiKeyRecord | None = cached[0]
-        else:
+        record = self._cache.get(key_hash)
+        if record is None:
             response = self._db.get_item(TableName=self.table, Key={"key_hash": {"S": key_hash}}, ConsistentRead=True)
             item = response.get("Item")
             record = None if item is None else _from_item(item)
             if record is not None and record.key_id != match.group(1):
                 record = None
             if record is not None and record.is_active(now):
-                self._remember(key_hash, record, now)
+                self._cache.put(key_hash, record)
                 self._touch(key_hash, now)
             else:
-                with self._lock:
-                    self._cache.pop(key_hash, None)
+                self._cache.forget(key_hash)
         if record is None or not record.is_active(now):
             return None
         return record
@@ -229,8 +225,7 @@ class ApiKeyStore:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise NotFoundError(f"No API key {key_id!r} belongs to user {user_id!r}.") from None
             raise
-        with self._lock:
-            self._cache.pop(record.key_hash, None)
+        self._cache.forget(record.key_hash)
         return ApiKeyRecord(
             key_id=record.key_id,
             user_id=record.user_id,
@@ -242,14 +237,7 @@ class ApiKeyStore:
         )
 
     def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
-    def _remember(self, key_hash: str, record: ApiKeyRecord, now: float) -> None:
-        with self._lock:
-            if len(self._cache) >= _MAX_CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[key_hash] = (record, now)
+        self._cache.clear()
 
     def _touch(self, key_hash: str, now: float) -> None:
         """Best effort `last_used_at`, at most once a minute per key: a failure here must never fail the request."""
@@ -257,7 +245,7 @@ class ApiKeyStore:
             last = self._touched.get(key_hash)
             if last is not None and 0 <= now - last < TOUCH_INTERVAL_SECONDS:
                 return
-            if len(self._touched) >= _MAX_CACHE_ENTRIES:
+            if len(self._touched) >= _MAX_TOUCHED_ENTRIES:
                 self._touched.clear()
             self._touched[key_hash] = now
         with contextlib.suppress(Exception):
