@@ -5,11 +5,16 @@ It speaks the parts of Cognito's wire protocol the façade uses, nothing more:
 * `GET /oauth2/authorize` (response_type=code, a known client, one of its callback URLs exactly, PKCE S256): a login
   form, marked as a stand-in on the page;
 * `POST /login`: a test user's name and password -> a redirect to the callback with a single-use code (and `state`);
+  a user disabled or deleted in the pool cannot sign in;
 * `POST /oauth2/token` (authorization_code; the client's secret by HTTP Basic; the PKCE verifier): an ID token and an
-  access token, RS256-signed, with the user's `sub`, Cognito's claims (`token_use`, `client_id`, `aud`, ...);
+  access token, RS256-signed, with the user's `sub`, Cognito's claims (`token_use`, `client_id`, `aud`,
+  `cognito:username`, ...);
 * `GET /<pool id>/.well-known/jwks.json`: the key set. The issuer is `http://<host>:<port>/<pool id>`.
 
-It shares no code with the server, so a flow that passes against it exercises the façade's own client code.
+The users themselves live in a user pool of moto's cognito-idp (made at start, through the boto3 client given), so
+that the façade's admin calls (AdminGetUser at every refresh) and a test's AdminDisableUser or AdminDeleteUser go
+over moto's real wire protocol; the stand-in keeps only the passwords. It shares no code with the server, so a flow
+that passes against it exercises the façade's own client code.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ import json
 import secrets
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -33,7 +37,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from local_sandbox.standins.lifetime import StartStop
 
-POOL_ID = "us-east-1_STANDIN01"
+POOL_NAME = "gpt-image-mcp-standin"
 CODE_SECONDS = 300
 TOKEN_SECONDS = 3600
 
@@ -49,7 +53,7 @@ class AppClient:
 class User:
     username: str
     password: str = field(repr=False)
-    sub: str = field(default_factory=lambda: str(uuid.uuid4()))
+    sub: str
 
 
 class CognitoStandIn(StartStop, ThreadingHTTPServer):
@@ -57,10 +61,13 @@ class CognitoStandIn(StartStop, ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, idp: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        """`idp`: a boto3 cognito-idp client (moto's); the stand-in's user pool is made there."""
         super().__init__((host, port), _Handler)
+        self.idp = idp
+        self.pool_id: str = idp.create_user_pool(PoolName=POOL_NAME)["UserPool"]["Id"]
         self.base_url = f"http://{host}:{self.server_address[1]}"
-        self.issuer = f"{self.base_url}/{POOL_ID}"
+        self.issuer = f"{self.base_url}/{self.pool_id}"
         self.clients: dict[str, AppClient] = {}
         self.users: dict[str, User] = {}
         self.kid = secrets.token_hex(8)
@@ -75,9 +82,19 @@ class CognitoStandIn(StartStop, ThreadingHTTPServer):
         return client
 
     def add_user(self, username: str, password: str) -> User:
-        user = User(username, password)
+        made = self.idp.admin_create_user(UserPoolId=self.pool_id, Username=username, MessageAction="SUPPRESS")
+        attributes = {item["Name"]: item["Value"] for item in made["User"]["Attributes"]}
+        user = User(username, password, attributes["sub"])
         self.users[username] = user
         return user
+
+    def refusal(self, user: User) -> str:
+        """Why the pool refuses `user` now ("" when present and enabled), as Cognito checks at every sign-in."""
+        try:
+            enabled = self.idp.admin_get_user(UserPoolId=self.pool_id, Username=user.username)["Enabled"]
+        except self.idp.exceptions.UserNotFoundException:
+            return "Incorrect username or password."
+        return "" if enabled else "User is disabled."
 
     def jwks(self) -> dict[str, Any]:
         public = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
@@ -140,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        if url.path == f"/{POOL_ID}/.well-known/jwks.json":
+        if url.path == f"/{self.server.pool_id}/.well-known/jwks.json":
             self._json(200, self.server.jwks())
         elif url.path == "/oauth2/authorize":
             self._authorize({k: v[0] for k, v in parse_qs(url.query).items()})
@@ -189,6 +206,10 @@ class _Handler(BaseHTTPRequestHandler):
         user = self.server.users.get(form.get("username", ""))
         if problem or user is None or not secrets.compare_digest(user.password, form.get("password", "")):
             self._page(400 if problem else 401, f"<p>{html.escape(problem or 'Incorrect username or password.')}</p>")
+            return
+        refusal = self.server.refusal(user)
+        if refusal:
+            self._page(401, f"<p>{html.escape(refusal)}</p>")
             return
         code = self.server.issue_code(form["client_id"], user, form["redirect_uri"], form["code_challenge"])
         query = {"code": code, **({"state": form["state"]} if "state" in form else {})}

@@ -100,7 +100,7 @@ class RemoteShape(StartStop):
             if self.state_dir is not None:
                 shape_state.restore(self.state_dir, aws, self.names)
             self.emulator = EmulatorServer(self.host).start()
-            self.cognito = CognitoStandIn(self.host).start()
+            self.cognito = CognitoStandIn(clients.client("cognito-idp"), self.host).start()
             self.cognito.add_user(self.demo_user, self.login_password)
             self._front = ApiGatewayFront((self.host, self.port))
             self.mcp_url = f"http://{self.host}:{self._front.port}/mcp"

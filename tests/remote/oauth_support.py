@@ -237,3 +237,22 @@ def authorize_url(issuer: str, client_id: str, challenge: str, **overrides: str 
         **overrides,
     }
     return f"{issuer}/authorize?{urlencode({k: v for k, v in params.items() if v is not None})}"
+
+
+def register_client(front: Front) -> str:
+    """A DCR public client of `front`; its client id."""
+    answer = httpx2.post(
+        f"{front.issuer}/register",
+        json={"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none", "client_name": "Raw client"},
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["client_id"])
+
+
+def code_for(front: Front, person: Browser, client_id: str, challenge: str, **overrides: str | None) -> dict[str, str]:
+    """The query of the final redirect back to the client (a code, or an error)."""
+    return query_of(person.sign_in(authorize_url(front.issuer, client_id, challenge, **overrides)))
+
+
+def token(front: Front, **form: str) -> httpx2.Response:
+    return httpx2.post(f"{front.issuer}/token", data=form)

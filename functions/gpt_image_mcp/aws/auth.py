@@ -6,7 +6,8 @@ then answers 401/403 with `WWW-Authenticate` and checks the required scopes. A t
 `resource = resource_url` (Cognito has no audience for access tokens: binding to this server is by app client id).
 
 - `gim_...` tokens are API keys, looked up in DynamoDB (`ApiKeyStore`) in a worker thread.
-- HS256 `at+jwt` tokens are the OAuth façade's (`gpt_image_mcp.oauth.tokens`), for this resource URL only.
+- HS256 `at+jwt` tokens are the OAuth façade's (`gpt_image_mcp.oauth.tokens`), for this resource URL only, while
+  their grant stands (`gpt_image_mcp.oauth.grants`: read in a worker thread at most every 5 s, as an API key is).
 - Anything else must be a Cognito access token: RS256, signed by a key from `{issuer}/.well-known/jwks.json` (the key
   set is cached per container), `iss` = issuer, not expired, `token_use` = "access", `client_id` one of ours.
 
@@ -29,7 +30,7 @@ from gpt_image_mcp.aws.config import McpSettings
 from gpt_image_mcp.aws.identity import safety_identifier, user_from_subject
 
 if TYPE_CHECKING:
-    from gpt_image_mcp.oauth.tokens import AccessTokens
+    from gpt_image_mcp.oauth.grants import GrantedAccessTokens
 
 __all__ = ["API_KEY_PREFIX", "BearerTokenVerifier", "jwks_client", "safety_identifier", "user_from_subject"]
 
@@ -98,7 +99,7 @@ class BearerTokenVerifier:
         cognito_client_ids: Iterable[str] = (),
         api_key_scope_map: Mapping[str, str] | None = None,
         leeway_seconds: float = 0.0,
-        facade_tokens: AccessTokens | None = None,
+        facade_tokens: GrantedAccessTokens | None = None,
     ) -> None:
         """`api_key_scope_map` renames stored API key scopes, e.g. {"images": "<resource server>/images"};
         `facade_tokens` verifies the tokens of the OAuth façade (`gpt_image_mcp.oauth`) when it runs."""
@@ -112,7 +113,7 @@ class BearerTokenVerifier:
 
     @classmethod
     def from_settings(
-        cls, settings: McpSettings, api_keys: ApiKeyStore | None, facade_tokens: AccessTokens | None = None
+        cls, settings: McpSettings, api_keys: ApiKeyStore | None, facade_tokens: GrantedAccessTokens | None = None
     ) -> BearerTokenVerifier:
         """From the MCP function's settings; an API key's `images` scope counts as COGNITO_REQUIRED_SCOPE when set."""
         scope_map = {"images": settings.required_scope} if settings.required_scope else None
@@ -132,7 +133,7 @@ class BearerTokenVerifier:
         if token.startswith(API_KEY_PREFIX):
             return await self._verify_api_key(token)
         if self._facade is not None and self._facade.is_ours(token):
-            return self._facade.verify(token, self.resource_url)
+            return await self._facade.verify(token, self.resource_url)
         if not self._issuer or not self._client_ids:
             return None
         return await anyio.to_thread.run_sync(self._verify_jwt, token)

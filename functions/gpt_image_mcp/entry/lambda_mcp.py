@@ -86,11 +86,13 @@ def oauth_facade(settings: McpSettings, dynamodb: Any, clock: Callable[[], float
     """The OAuth authorization server in front of Cognito (`gpt_image_mcp.oauth`), its issuer this server's origin."""
     from urllib.parse import urlsplit
 
+    from gpt_image_mcp.aws.clients import client
     from gpt_image_mcp.aws.secrets import get_secret
     from gpt_image_mcp.oauth.client_metadata import ClientMetadataResolver, FetchPolicy
     from gpt_image_mcp.oauth.provider import FacadeProvider
     from gpt_image_mcp.oauth.store import OAuthStore
     from gpt_image_mcp.oauth.tokens import AccessTokens
+    from gpt_image_mcp.oauth.upstream import CognitoUsers
 
     resource = urlsplit(settings.resource_url)
     key = settings.oauth_signing_key or get_secret(settings.oauth_signing_secret_arn, field="OAUTH_SIGNING_KEY")
@@ -100,6 +102,7 @@ def oauth_facade(settings: McpSettings, dynamodb: Any, clock: Callable[[], float
         OAuthStore(dynamodb, settings.oauth_table, clock),
         ClientMetadataResolver(" ".join(scopes), policy, clock=clock),
         AccessTokens(key, f"{resource.scheme}://{resource.netloc}", clock=clock),
+        CognitoUsers.of_issuer(client("cognito-idp"), settings.cognito_issuer),
         resource_url=settings.resource_url,
         scopes=scopes,
         clock=clock,
@@ -174,7 +177,7 @@ def build_remote_server(
         REMOTE_TOOLS,
         name=SERVER_NAME,
         wording=REMOTE_WORDING,
-        token_verifier=BearerTokenVerifier.from_settings(settings, api_keys, facade.tokens if facade else None),
+        token_verifier=BearerTokenVerifier.from_settings(settings, api_keys, facade.access_tokens if facade else None),
         auth=AuthSettings(
             # The protected resource metadata names this as the authorization server.
             issuer_url=(facade.issuer if facade else settings.cognito_issuer or settings.resource_url),  # type: ignore[arg-type]

@@ -135,14 +135,14 @@ class ConsentFlow:
             return self._back(pending, error="access_denied" if error == "access_denied" else "server_error",
                               error_description=f"Sign-in did not complete ({error}).")  # fmt: skip
         try:
-            subject = await anyio.to_thread.run_sync(
-                lambda: self.login.subject(
+            person = await anyio.to_thread.run_sync(
+                lambda: self.login.signed_in(
                     code=params["code"], redirect_uri=self.callback_url, code_verifier=pending["upstream_verifier"]
                 )
             )
         except UpstreamError as failure:
             return self._back(pending, error="server_error", error_description=failure.message)
-        code = await anyio.to_thread.run_sync(self.provider.issue_code, pending, subject)
+        code = await anyio.to_thread.run_sync(self.provider.issue_code, pending, person)
         return self._back(pending, code=code)
 
     def _back(self, pending: dict[str, str], **answer: str) -> RedirectResponse:

@@ -6,7 +6,8 @@
   refused with the precise reason;
 * `/consent`, `/oauth/callback`: `oauth.consent`;
 * `/token`: the SDK's handler (PKCE, redirect URI, code and refresh grants), after a `resource` other than this
-  server's is refused (RFC 8707);
+  server's is refused (RFC 8707); when Cognito cannot be asked about the user at a refresh, 503 and the refresh
+  token is kept;
 * `/register`: the SDK's RFC 7591 handler, behind a per-source rate limit.
 """
 
@@ -29,6 +30,7 @@ from gpt_image_mcp.oauth.client_metadata import is_metadata_url
 from gpt_image_mcp.oauth.consent import ConsentFlow
 from gpt_image_mcp.oauth.provider import CALLBACK_PATH, CONSENT_PATH, FacadeProvider
 from gpt_image_mcp.oauth.store import RATE
+from gpt_image_mcp.oauth.upstream import UpstreamError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
@@ -91,7 +93,12 @@ def facade_routes(provider: FacadeProvider, consent: ConsentFlow, registrations_
             return _oauth_error(
                 400, "invalid_target", f"This server issues tokens for resource {provider.resource_url!r} only."
             )
-        answer: Response = await token_handler.handle(request)  # the SDK's handler is not annotated
+        try:
+            answer: Response = await token_handler.handle(request)  # the SDK's handler is not annotated
+        except UpstreamError as failure:
+            return _oauth_error(
+                503, "temporarily_unavailable", f"{failure.message} The refresh token still holds; try again later."
+            )
         return answer
 
     async def register(request: Request) -> Response:

@@ -1,5 +1,5 @@
-"""The façade's state in one DynamoDB table: registered clients, pending authorizations, codes, refresh tokens and
-registration counters, each an item `pk = "<kind>#<id>"` with its JSON in `data` and a TTL in `expires_at`.
+"""The façade's state in one DynamoDB table: registered clients, pending authorizations, codes, refresh tokens, grants
+and registration counters, each an item `pk = "<kind>#<id>"` with its JSON in `data` and a TTL in `expires_at`.
 
 Codes and refresh tokens are stored under the SHA-256 of their value (a table dump holds nothing usable). Each state
 change that must happen once (approving a consent, finishing a callback, redeeming a code or a refresh token) is a
@@ -18,6 +18,7 @@ CLIENT = "client"
 PENDING = "authz"
 CODE = "code"
 REFRESH = "refresh"
+GRANT = "grant"
 RATE = "rate"
 
 
@@ -25,15 +26,25 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def _lost_race(error: Exception) -> bool:
+    """A conditional write refused: another container got there first (or the item expired)."""
+    response = getattr(error, "response", {})
+    return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
 class OAuthStore:
-    """Items of one kind each: `put`, `get`, `claim` (a conditional state change), `take` (read-and-delete once)."""
+    """Items of one kind each: `put`, `get`, `claim` (a conditional state change), `take` (read-and-delete once),
+    `mark` (set a status whether or not the item exists)."""
 
     def __init__(self, dynamodb_client: Any, table: str, clock: Callable[[], float]) -> None:
         self._db = dynamodb_client
         self.table = table
         self._clock = clock
 
-    def put(self, kind: str, key: str, data: dict[str, Any], ttl_seconds: float, *, status: str = "") -> None:
+    def put(self, kind: str, key: str, data: dict[str, Any], ttl_seconds: float, *, status: str = "") -> bool:
+        """Write a new item; False (nothing written) when an item with this key exists already."""
+        from botocore.exceptions import ClientError
+
         item = {
             "pk": {"S": f"{kind}#{key}"},
             "data": {"S": json.dumps(data, separators=(",", ":"))},
@@ -41,48 +52,84 @@ class OAuthStore:
         }
         if status:
             item["status"] = {"S": status}
-        self._db.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        try:
+            self._db.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if _lost_race(error):
+                return False
+            raise
+        return True
 
-    def get(self, kind: str, key: str, *, status: str = "") -> dict[str, Any] | None:
-        """The item's data, or None when it is absent, expired, or not in `status` (when given)."""
+    def read(self, kind: str, key: str) -> tuple[str, dict[str, Any]] | None:
+        """The item's status ("" when it has none) and data, or None when it is absent or expired."""
         item = self._db.get_item(TableName=self.table, Key={"pk": {"S": f"{kind}#{key}"}}, ConsistentRead=True).get(
             "Item"
         )
         if item is None or int(item["expires_at"]["N"]) <= self._clock():
             return None
-        if status and item.get("status", {}).get("S") != status:
-            return None
         data: dict[str, Any] = json.loads(item["data"]["S"])
-        return data
+        return item.get("status", {}).get("S", ""), data
 
-    def claim(self, kind: str, key: str, before: str, after: str, **updates: Any) -> dict[str, Any] | None:
-        """Move the item from status `before` to `after` (merging `updates` into its data) if nothing else did
-        first and it has not expired; its new data, or None."""
+    def get(self, kind: str, key: str, *, status: str = "") -> dict[str, Any] | None:
+        """The item's data, or None when it is absent, expired, or not in `status` (when given)."""
+        found = self.read(kind, key)
+        if found is None or (status and found[0] != status):
+            return None
+        return found[1]
+
+    def claim(
+        self, kind: str, key: str, before: str, after: str, *, keep_seconds: float | None = None, **updates: Any
+    ) -> dict[str, Any] | None:
+        """Move the item from status `before` to `after` (merging `updates` into its data; keeping it
+        `keep_seconds` from now, when given) if nothing else did first and it has not expired; its new data, or
+        None."""
         from botocore.exceptions import ClientError
 
         current = self.get(kind, key, status=before)
         if current is None:
             return None
         data = {**current, **updates}
+        now = int(self._clock())
+        values = {
+            ":before": {"S": before},
+            ":after": {"S": after},
+            ":data": {"S": json.dumps(data, separators=(",", ":"))},
+            ":now": {"N": str(now)},
+        }
+        update = "SET #status = :after, #data = :data"
+        if keep_seconds is not None:
+            update += ", expires_at = :keep"
+            values[":keep"] = {"N": str(int(now + keep_seconds))}
         try:
             self._db.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": f"{kind}#{key}"}},
-                UpdateExpression="SET #status = :after, #data = :data",
+                UpdateExpression=update,
                 ConditionExpression="#status = :before AND expires_at > :now",
                 ExpressionAttributeNames={"#status": "status", "#data": "data"},
-                ExpressionAttributeValues={
-                    ":before": {"S": before},
-                    ":after": {"S": after},
-                    ":data": {"S": json.dumps(data, separators=(",", ":"))},
-                    ":now": {"N": str(int(self._clock()))},
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _lost_race(error):
                 return None
             raise
         return data
+
+    def mark(self, kind: str, key: str, status: str, ttl_seconds: float) -> None:
+        """Set the item's status, making the item (kept `ttl_seconds`) if it does not exist yet: a revocation
+        that must hold even when it lands before the item is written."""
+        self._db.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"{kind}#{key}"}},
+            UpdateExpression="SET #status = :status, expires_at = if_not_exists(expires_at, :expires), "
+            "#data = if_not_exists(#data, :empty)",
+            ExpressionAttributeNames={"#status": "status", "#data": "data"},
+            ExpressionAttributeValues={
+                ":status": {"S": status},
+                ":expires": {"N": str(int(self._clock() + ttl_seconds))},
+                ":empty": {"S": "{}"},
+            },
+        )
 
     def take(self, kind: str, key: str) -> dict[str, Any] | None:
         """Delete the item and return its data, once: a second take (or an expired item) gets None."""
@@ -97,7 +144,7 @@ class OAuthStore:
                 ReturnValues="ALL_OLD",
             ).get("Attributes")
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _lost_race(error):
                 return None
             raise
         data: dict[str, Any] = json.loads(old["data"]["S"])

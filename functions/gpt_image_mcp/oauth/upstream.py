@@ -1,6 +1,7 @@
 """The façade's leg to Cognito: its hosted login (authorization code + PKCE, the façade's own confidential app client
-and callback), the code exchange at Cognito's token endpoint, and the ID token's `sub` (RS256, checked against the
-user pool's key set: issuer, audience = the façade's client, `token_use` = id)."""
+and callback), the code exchange at Cognito's token endpoint, the ID token's `sub` and `cognito:username` (RS256,
+checked against the user pool's key set: issuer, audience = the façade's client, `token_use` = id), and, at every
+refresh, whether that user is still present and enabled in the pool (AdminGetUser)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,44 @@ class UpstreamError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who signed in at Cognito: `subject` names them to this server, `username` to the user pool's admin API."""
+
+    subject: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class CognitoUsers:
+    """The user pool's view of a person who signed in earlier (AdminGetUser; IAM `cognito-idp:AdminGetUser`)."""
+
+    idp: Any  # a boto3 cognito-idp client
+    pool_id: str
+
+    @classmethod
+    def of_issuer(cls, idp: Any, issuer: str) -> CognitoUsers:
+        """The pool of `issuer`, https://cognito-idp.<region>.amazonaws.com/<pool id>."""
+        return cls(idp, issuer.rstrip("/").rsplit("/", 1)[-1])
+
+    def refusal(self, username: str) -> str:
+        """Blocking (network): why `username` may no longer use this server ("" when present and enabled)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            user = self.idp.admin_get_user(UserPoolId=self.pool_id, Username=username)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "UserNotFoundException":
+                return f"The user {username!r} no longer exists in the user pool; this sign-in is revoked."
+            raise UpstreamError(f"Cognito could not be asked about user {username!r} ({code}).") from None
+        except BotoCoreError as error:
+            raise UpstreamError(f"Cognito could not be reached ({type(error).__name__}).") from None
+        if not user.get("Enabled", True):
+            return f"The user {username!r} is disabled in the user pool; this sign-in is revoked."
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
 class CognitoLogin:
     domain: str  # the hosted login, https://<prefix>.auth.<region>.amazoncognito.com
     issuer: str  # https://cognito-idp.<region>.amazonaws.com/<pool id>
@@ -44,8 +83,8 @@ class CognitoLogin:
         }
         return f"{self.domain.rstrip('/')}/oauth2/authorize?{urlencode(query)}"
 
-    def subject(self, *, code: str, redirect_uri: str, code_verifier: str) -> str:
-        """Blocking (network): the Cognito `sub` of the person who signed in."""
+    def signed_in(self, *, code: str, redirect_uri: str, code_verifier: str) -> SignedIn:
+        """Blocking (network): the person who signed in."""
         form = urlencode(
             {
                 "grant_type": "authorization_code",
@@ -78,6 +117,8 @@ class CognitoLogin:
             )
         except jwt.PyJWTError as error:
             raise UpstreamError(f"Cognito's ID token did not verify ({type(error).__name__}).") from None
-        if claims.get("token_use") != "id" or not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        subject, username = claims.get("sub"), claims.get("cognito:username")
+        named = isinstance(subject, str) and subject and isinstance(username, str) and username
+        if claims.get("token_use") != "id" or not named:
             raise UpstreamError("Cognito's ID token names no user.")
-        return str(claims["sub"])
+        return SignedIn(str(subject), str(username))
