@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+import jwt
 import pytest
 from clock import Clock
 from oauth_support import REDIRECT_URI, Browser, Front, code_for, pkce, register_client, start_front, token
@@ -127,6 +128,8 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(
     assert second.status_code == 200, second.text
     second_tokens = second.json()
     assert second_tokens["refresh_token"] != first["refresh_token"]
+    claims = jwt.decode(second_tokens["access_token"], options={"verify_signature": False})
+    assert (claims["aud"], claims["iss"], claims["client_id"]) == (front.url, front.issuer, client_id)
     third = refresh(front, client_id, second_tokens["refresh_token"])
     assert third.status_code == 200, third.text
     newest = third.json()
