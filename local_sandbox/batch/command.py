@@ -28,6 +28,7 @@ from gpt_image_mcp.core.catalog import load_catalog
 from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.errors import UserFacingError
 from gpt_image_mcp.core.planning import ImagePlan
+from gpt_image_mcp.core.pricing import DEFAULT_FIDELITY, estimate_image_input_tokens
 from local_sandbox.batch.batchfile import BatchFileError, BatchRequest, read_batch
 from local_sandbox.batch.display import estimate_table, outcome_table, print_table, progress_display
 from local_sandbox.batch.estimate import estimate
@@ -170,7 +171,9 @@ async def _plan(path: Path, requests: list[BatchRequest], planner: Planner) -> l
         print(error.message, file=sys.stderr)
         return None
     catalog = load_catalog()
-    return [Outcome(request, estimate(plan, catalog)) for request, plan in zip(requests, plans, strict=True)]
+    return [
+        Outcome(request, estimate(plan, catalog, request.args)) for request, plan in zip(requests, plans, strict=True)
+    ]
 
 
 def _estimate(outcomes: list[Outcome]) -> int:
@@ -179,15 +182,36 @@ def _estimate(outcomes: list[Outcome]) -> int:
     images = sum(outcome.request.args.sample_count for outcome in outcomes)
     bound = "at most " if any(each.upper_bound for each in priced) else ""
     counted = f"{_count(len(outcomes), 'request')} ({_count(images, 'image')})"
-    footer = [f"Total: {bound}${total:.2f} for {counted}. Nothing was sent."]
+    uncounted = sum(outcome.estimate.uncounted_images for outcome in outcomes)
+    more = f" + {_count(uncounted, 'input image')} not counted" if uncounted else ""
+    footer = [f"Total: {bound}${total:.2f}{more} for {counted}. Nothing was sent."]
     if len(priced) < len(outcomes):
         unpriced = _count(len(outcomes) - len(priced), "request")
         footer.append(f"{unpriced} without an estimate (a model or quality without prices) not counted.")
-    footer.append("Image output tokens only: prompts and input images add a little.")
+    footer.append(
+        "input: the prompt (about 4 characters a token) and each input image and mask by the model's rule; "
+        "output: the images made."
+    )
     if bound:
         footer.append("≤: an 'auto' size or quality, priced at the most it can cost.")
+    if uncounted:
+        footer.append(
+            f"Not counted: remote inputs are keys in your remote folder, which "
+            f"this client cannot read (a 1024x1024 input adds {_one_input_image(outcomes)} to each image made)."
+        )
     print_table(estimate_table(outcomes), sys.stdout, footer)
     return DONE
+
+
+def _one_input_image(outcomes: list[Outcome]) -> str:
+    """What one 1024x1024 input image costs for the first model with an uncounted image, as a guide."""
+    catalog = load_catalog()
+    model = next(outcome.estimate.model for outcome in outcomes if outcome.estimate.uncounted_images)
+    spec = catalog.find(model)
+    tokens = estimate_image_input_tokens(spec, 1024, 1024, DEFAULT_FIDELITY) if spec is not None else None
+    if spec is None or spec.prices is None or tokens is None:
+        return "an unknown amount"
+    return f"${tokens * spec.prices.image_input / 1_000_000:.4f} at {model}'s rates"
 
 
 @dataclass(slots=True)

@@ -91,18 +91,21 @@ def estimate_table(outcomes: list[Outcome]) -> Table:
     table.add_column("#", justify="right")
     for header in ("tool", "prompt", "model", "size", "quality", "images"):
         table.add_column(header)
-    table.add_column("estimate", justify="right")
+    for header in ("input", "output", "estimate"):
+        table.add_column(header, justify="right")
     for outcome in outcomes:
-        args = outcome.request.args
+        args, estimate = outcome.request.args, outcome.estimate
         table.add_row(
             str(outcome.request.index),
             outcome.request.tool,
             _short(args.prompt),
-            outcome.estimate.model,
+            estimate.model,
             args.size,
             args.quality,
             str(args.sample_count),
-            outcome.estimate.text(),
+            estimate.input_text(),
+            estimate.output_text(),
+            estimate.text(),
         )
     return table
 

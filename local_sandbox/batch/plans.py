@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gpt_image_mcp.core.catalog import Catalog
 from gpt_image_mcp.core.errors import UserFacingError
-from gpt_image_mcp.core.planning import ImagePlan, as_list, plan_edit, plan_generate, resolve_model
+from gpt_image_mcp.core.planning import ImagePlan, Streaming, as_list, plan_edit, plan_generate, resolve_model
 from gpt_image_mcp.core.requests import TransformImageArgs
 from gpt_image_mcp.core.service import ImageService
 from local_sandbox.batch.batchfile import BatchFileError, BatchRequest
@@ -47,7 +47,8 @@ def service_planner(service: ImageService, user: str) -> Planner:
 
 def offline_planner(catalog: Catalog, default_model: str, today: dt.date) -> Planner:
     """The remote check: the planning every image tool shares, with the catalog this client has (a request without
-    a model is planned with `default_model`; the server may default to another)."""
+    a model is planned with `default_model`, and with the partial previews it asks for; the server may default to
+    other ones)."""
 
     async def plan(request: BatchRequest) -> ImagePlan:
         args = request.args
@@ -56,6 +57,6 @@ def offline_planner(catalog: Catalog, default_model: str, today: dt.date) -> Pla
             as_list(args.reference_image_path) or as_list(args.reference_image_base64)
         ):
             plan_edit(request.tool, args, spec, catalog, warnings, [], None)  # refuses: it needs a reference image
-        return plan_generate(args, spec, catalog, warnings)
+        return plan_generate(args, spec, catalog, warnings, Streaming(partial_images=args.partial_images or 0))
 
     return plan

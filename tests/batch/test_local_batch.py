@@ -94,24 +94,113 @@ TWELVE_FILES = [
 
 
 def test_estimate_prints_the_cost_of_each_request_and_sends_nothing(tmp_path: Path, emulator: EmulatorServer) -> None:
+    png(tmp_path / "out" / "photos" / "coast.png")  # 1024x1024
     path = write_batch(
         tmp_path / "b.json",
         [
             {"tool": "generate_image", "prompt": "cheap", "quality": "low", "size": "1024x1024", "sample_count": 2},
             {"tool": "generate_image", "prompt": "dear", "quality": "high", "size": "1536x1024"},
             {"tool": "generate_image", "prompt": "open", "size": "1024x1024"},
+            {"tool": "edit_image", "prompt": "make the sky stormy", "reference_image_path": "photos/coast.png", **FAST},
         ],
     )
     env = batch_env(tmp_path, None)  # no key: an estimate needs none
     done = run_batch(tmp_path, env, str(path), "--estimate")
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines()]
-    assert ["0", "generate_image", "cheap", "gpt-image-2", "1024x1024", "low", "2", "$0.012"] in rows
-    assert ["1", "generate_image", "dear", "gpt-image-2", "1536x1024", "high", "1", "$0.165"] in rows
-    assert ["2", "generate_image", "open", "gpt-image-2", "1024x1024", "auto", "1", "≤", "$0.211"] in rows
-    assert "Total: at most $0.39 for 3 requests (4 images). Nothing was sent." in done.stdout
+    # input: the prompt at 4 characters a token ($5/1M), with each image made; output: 196 tokens a 1024x1024 low
+    # image, 5488 a 1536x1024 high one, 7024 a 1024x1024 high one ($30/1M)
+    assert [
+        "0",
+        "generate_image",
+        "cheap",
+        "gpt-image-2",
+        "1024x1024",
+        "low",
+        "2",
+        "$0.0000",
+        "$0.0118",
+        "$0.0118",
+    ] in rows
+    assert [
+        "1",
+        "generate_image",
+        "dear",
+        "gpt-image-2",
+        "1536x1024",
+        "high",
+        "1",
+        "$0.0000",
+        "$0.1646",
+        "$0.1646",
+    ] in rows
+    assert [
+        "2",
+        "generate_image",
+        "open",
+        "gpt-image-2",
+        "1024x1024",
+        "auto",
+        "1",
+        "$0.0000",
+        "≤",
+        "$0.2107",
+        "≤",
+        "$0.2107",
+    ] in rows
+    # the edit: 5 prompt tokens ($0.000025) and the 1024x1024 photo, 32 x 32 patches = 1024 tokens at $8/1M ($0.008192)
+    assert [
+        "3",
+        "edit_image",
+        "make",
+        "the",
+        "sky",
+        "stormy",
+        "gpt-image-2",
+        "1024x1024",
+        "low",
+        "1",
+        "$0.0082",
+        "$0.0059",
+        "$0.0141",
+    ] in rows
+    assert "Total: at most $0.40 for 4 requests (5 images). Nothing was sent." in done.stdout
     assert emulator.requests == []
     assert jobs_of(tmp_path) == {}
+
+
+def test_an_edits_estimate_matches_what_the_emulator_bills(tmp_path: Path, emulator: EmulatorServer) -> None:
+    """The estimate against the cost of the same requests as the emulator reports their usage. The tolerance, 1% of the
+    cost, is for the prompt: both count about 4 characters a token, where OpenAI's tokenizer will differ a little;
+    the image parts follow one published (or measured) rule each. A mask is counted by the estimate (OpenAI does not
+    say whether it bills one) and not by the emulator: that estimate is high by exactly the mask's tokens."""
+    png(tmp_path / "out" / "photos" / "coast.png")  # 1024x1024
+    png(tmp_path / "out" / "photos" / "wide.png", 1536, 1024)
+    png(tmp_path / "out" / "photos" / "mask.png", transparent=True)
+    edit = {"tool": "edit_image", "prompt": "make the sky stormy", **FAST}
+    path = write_batch(
+        tmp_path / "b.json",
+        [
+            {**edit, "reference_image_path": "photos/coast.png", "output_path": "e/0.png"},
+            {**edit, "reference_image_path": ["photos/coast.png", "photos/wide.png"], "sample_count": 2},
+            {**edit, "reference_image_path": "photos/coast.png", "mask_image_path": "photos/mask.png"},
+        ],
+    )
+    env = batch_env(tmp_path, emulator)
+    done = run_batch(tmp_path, env, str(path), "--summary", "summary.json")
+    assert done.returncode == 0, done.stderr
+    entries = json.loads((tmp_path / "summary.json").read_text())["requests"]
+    estimates = [entry["estimate_usd"] for entry in entries]
+    costs = [entry["cost_usd"] for entry in entries]
+    assert [entry["cost_estimated"] for entry in entries] == [False] * 3  # the emulator's usage, priced
+    # 5 text tokens + 1024 image tokens + 196 output tokens: $0.000025 + $0.008192 + $0.00588 (the old estimate,
+    # output only, said $0.006)
+    assert costs[0] == 0.014097
+    assert abs(estimates[0] - costs[0]) <= 0.01 * costs[0]
+    # two inputs (1024 + 1536 patches) and the prompt, billed with each of the 2 images made
+    assert costs[1] == round(2 * (0.000025 + (1024 + 1536) * 8 / 1e6 + 0.00588), 6)
+    assert abs(estimates[1] - costs[1]) <= 0.01 * costs[1]
+    assert estimates[2] == round(costs[2] + 1024 * 8 / 1e6, 6)
 
 
 def test_twelve_requests_make_twelve_calls_the_right_files_and_a_rerun_makes_none(

@@ -1,12 +1,23 @@
-"""Cost in dollars, exact: usage as the Images API reports it, output tokens estimated when it does not, and the
-catalog's rates (USD per 1M tokens; gpt-image-2: text in 5, image in 8, image out 30)."""
+"""Cost in dollars, exact: usage as the Images API reports it, tokens estimated before a call (output from size
+and quality, input from the prompt and each input image's dimensions), and the catalog's rates (USD per 1M tokens;
+gpt-image-2: text in 5, image in 8, image out 30)."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 
 from gpt_image_mcp.core.catalog import Catalog, load_catalog
-from gpt_image_mcp.core.pricing import Cost, Usage, estimate_output_tokens, price
+from gpt_image_mcp.core.pricing import (
+    Cost,
+    Usage,
+    estimate_image_input_tokens,
+    estimate_input_usage,
+    estimate_output_tokens,
+    estimate_text_tokens,
+    price,
+)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +109,76 @@ def test_amounts_are_rounded_to_a_millionth_of_a_dollar(catalog: Catalog) -> Non
 
 def test_a_model_without_prices_has_no_cost(catalog: Catalog) -> None:
     assert price(catalog.models["dall-e-3"], Usage(output_tokens=1000)) is None
+
+
+def test_prompt_tokens_are_estimated_at_four_ascii_characters_a_token() -> None:
+    assert estimate_text_tokens("make the sky stormy") == 5  # 19 characters
+    assert estimate_text_tokens("") == 0
+    # any other character is a token of its own: "caf" + " " is one, "é" + "東京" three
+    assert estimate_text_tokens("café 東京") == 4
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "tokens"),
+    [
+        # one token per 32 px patch: 1024x1024 is 32 x 32
+        (1024, 1024, 1024),
+        (512, 512, 1024),  # magnified toward a 1024 px long side (at most 2x) first
+        (256, 256, 256),  # at most 2x: 512x512, 16 x 16
+        (1536, 1024, 1536),  # 48 x 32: exactly the 1536-patch budget
+        # over the budget, shrunk as OpenAI's vision guide shrinks 1800x2400: to 1056x1408, 33 x 44
+        (1800, 2400, 1452),
+        (2048, 2048, 1521),  # to 1248x1248: 39 x 39
+        (3072, 512, 1452),  # the canvas held within 3:1 (3072x1024), then shrunk to 2112x704: 66 x 22
+    ],
+)
+def test_gpt_image_2_input_images_are_counted_in_patches(
+    catalog: Catalog, width: int, height: int, tokens: int
+) -> None:
+    for model in ("gpt-image-2", "gpt-image-2.5-flare", "gpt-image-2.6-sunburst"):  # always high fidelity
+        for fidelity in ("low", "high"):
+            assert estimate_image_input_tokens(catalog.models[model], width, height, fidelity) == tokens
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "fidelity", "tokens"),
+    [
+        (1024, 1024, "low", 65 + 129),  # short side to 512: one 512 px tile
+        (1024, 1025, "low", 65 + 129),  # 512x512.5 rounded down, as OpenAI bills it: still one tile
+        (1536, 1024, "low", 65 + 2 * 129),  # 768x512
+        (4096, 2048, "low", 65 + 2 * 129),  # into 2048x2048 (2048x1024), then 1024x512
+        (300, 200, "low", 65 + 129),  # small images are not magnified
+        (1024, 1024, "high", 65 + 129 + 4096),  # high fidelity: a square image
+        (1100, 1000, "high", 65 + 129 * 2 + 4096),  # 1.1:1 is nearer square than 3:2
+        (1536, 1024, "high", 65 + 2 * 129 + 6144),  # landscape
+    ],
+)
+def test_older_models_count_input_images_in_tiles_as_openai_publishes(
+    catalog: Catalog, width: int, height: int, fidelity: str, tokens: int
+) -> None:
+    assert estimate_image_input_tokens(catalog.models["gpt-image-1.5"], width, height, fidelity) == tokens
+
+
+def test_an_edits_input_is_billed_with_each_image_made(catalog: Catalog) -> None:
+    spec = catalog.models["gpt-image-2"]
+    usage = estimate_input_usage(spec, "make the sky stormy", [(1024, 1024), (1536, 1024)], None, n=3)
+    assert usage == Usage(input_text_tokens=3 * 5, input_image_tokens=3 * (1024 + 1536), total_tokens=3 * 2565)
+    # 15 x $5/1M = $0.000075; 7680 x $8/1M = $0.06144
+    assert price(spec, usage, estimated=True) == Cost(0.000075, 0.06144, 0.0, 0.061515, True)
+    # a generation: the prompt alone
+    assert estimate_input_usage(spec, "x" * 40, [], None) == Usage(input_text_tokens=10, total_tokens=10)
+    # the fidelity defaults to low where a model takes it
+    legacy = catalog.models["gpt-image-1.5"]
+    assert estimate_input_usage(legacy, "", [(1024, 1024)], None) == Usage(0, 194, 0, 194)
+    assert estimate_input_usage(legacy, "", [(1024, 1024)], "high") == Usage(0, 194 + 4096, 0, 194 + 4096)
+
+
+def test_an_image_of_a_model_without_a_rule_has_no_estimate(catalog: Catalog) -> None:
+    unknown, _ = catalog.resolve("house-model", dt.date(2026, 11, 24))
+    assert estimate_image_input_tokens(unknown, 1024, 1024, "high") is None
+    assert estimate_input_usage(unknown, "x", [(1024, 1024)], None) is None
+    assert estimate_input_usage(unknown, "abcd", [], None) == Usage(input_text_tokens=1, total_tokens=1)
+
+
+def test_usages_add_up() -> None:
+    assert Usage(1, 2, 3, 6, 0).plus(Usage(10, 20, 300, 330, 100)) == Usage(11, 22, 303, 336, 100)

@@ -185,7 +185,7 @@ def test_usage_for_gpt_image_2_high_uses_the_token_formula(client: OpenAI) -> No
 
     usage = result.usage
     assert usage is not None and usage.output_tokens_details is not None
-    text_tokens = math.ceil(len(prompt) / 4)
+    text_tokens = 2 * math.ceil(len(prompt) / 4)  # the prompt is billed with each of the n images
     assert usage.output_tokens == 2 * 7024
     assert usage.output_tokens_details.image_tokens == 2 * 7024
     assert usage.output_tokens_details.text_tokens == 0
@@ -430,14 +430,39 @@ def test_edit_one_image(client: OpenAI, emu: EmulatorServer) -> None:
     assert logged["fields"] == {"prompt": "make it snow", "model": "gpt-image-2"}
 
 
+@pytest.mark.parametrize(
+    ("model", "size", "fidelity", "tokens"),
+    [
+        ("gpt-image-2", (1024, 1024), "high", 1024),  # 32 x 32 patches
+        ("gpt-image-2", (512, 512), "high", 1024),  # magnified 2x toward 1024 first
+        ("gpt-image-2", (256, 256), "high", 256),  # at most 2x: 512x512
+        ("gpt-image-2", (1536, 1024), "high", 1536),  # 48 x 32: just the budget
+        ("gpt-image-2", (1800, 2400), "high", 1452),  # over budget: 1056x1408, the vision guide's own example
+        ("gpt-image-2", (2048, 2048), "high", 1521),  # over budget: 1248x1248
+        ("gpt-image-2", (3072, 512), "high", 1452),  # canvas held at 3:1 (3072x1024), then over budget
+        ("gpt-image-1.5", (1024, 1024), "low", 194),  # 512x512: 65 + 129 x 1 tile (as the forum saw it billed)
+        ("gpt-image-1.5", (1024, 1025), "low", 194),  # rounded down: still one tile
+        ("gpt-image-1.5", (1536, 1024), "low", 323),  # 768x512: two tiles
+        ("gpt-image-1.5", (4096, 2048), "low", 323),  # into 2048x1024, then 1024x512: two tiles
+        ("gpt-image-1.5", (1024, 1024), "high", 194 + 4096),  # square
+        ("gpt-image-1.5", (1536, 1024), "high", 323 + 6144),  # nearer 3:2 than 1:1
+    ],
+)
+def test_input_image_tokens_follow_the_published_and_measured_rules(
+    model: str, size: tuple[int, int], fidelity: str, tokens: int
+) -> None:
+    picture = images.InputImage("png", size[0], size[1], False)
+    assert images.input_image_tokens(images.MODELS[model], picture, fidelity) == tokens
+
+
 def test_edit_several_images_sent_as_repeated_parts(client: OpenAI, emu: EmulatorServer) -> None:
     pictures = [(f"ref{i}.png", png(1024, 1024), "image/png") for i in range(3)]
     result = client.images.edit(model="gpt-image-2", image=pictures, prompt="combine them", n=2)
 
     assert result.data is not None and len(result.data) == 2
     assert result.usage is not None
-    single = images.input_image_tokens(images.InputImage("png", 1024, 1024, False), "high")
-    assert result.usage.input_tokens_details.image_tokens == 3 * single
+    # 1024 patches of 32 px each, for each of 3 images, billed with each of the n=2 images made
+    assert result.usage.input_tokens_details.image_tokens == 2 * 3 * 1024
     files = emu.requests[-1]["files"]
     assert isinstance(files, list)
     assert [file["name"] for file in files] == ["image[]"] * 3

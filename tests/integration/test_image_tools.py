@@ -493,6 +493,35 @@ async def test_unknown_model_that_works_upstream_warns_and_has_no_cost(
 # --- edit_image / transform_image ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_an_answer_without_usage_is_priced_by_estimate_with_its_input_image(
+    client: Client, settings: LocalSettings, emulator: EmulatorServer, write_input: Callable[..., Path], stream: bool
+) -> None:
+    """A proxy that drops `usage`: the cost is estimated the way `batch --estimate` estimates it (core.pricing), the
+    prompt and the input image included, and says so."""
+    write_input("ref.png", 1024, 1024)
+    emulator.reports_usage = False
+    result = await succeeds(
+        client,
+        "edit_image",
+        {"prompt": "as a watercolour", "reference_image_path": "ref.png", "quality": "low", "size": "1024x1024"}
+        | ({} if stream else {"sample_count": 2}),  # several images come in one plain answer
+    )
+    n = 1 if stream else 2
+    assert result.structured_content["usage"] is None
+    # each image made: 196 output tokens ($0.00588), the prompt's 4 tokens ($0.00002) and the 1024x1024 input,
+    # 32 x 32 patches = 1024 tokens ($0.008192)
+    assert result.structured_content["cost"] == {
+        "text_input": n * 0.00002,
+        "image_input": n * 0.008192,
+        "image_output": n * 0.00588,
+        "total": round(n * 0.014092, 6),
+        "estimated": True,
+        "partial_images": 0.0,
+        "currency": "USD",
+    }
+
+
 @pytest.mark.parametrize("tool", ["edit_image", "transform_image"])
 async def test_reference_image_from_the_input_folder(
     client: Client, settings: LocalSettings, emulator: EmulatorServer, write_input: Callable[..., Path], tool: str

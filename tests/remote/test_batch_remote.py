@@ -112,6 +112,24 @@ def test_a_remote_estimate_needs_no_server_and_a_bad_file_sends_nothing(
     assert estimate.returncode == 0, estimate.stderr
     assert "Total: $0.01 for 1 request (1 image). Nothing was sent." in estimate.stdout
 
+    # an edit's input images are keys in the remote folder: said not counted, never silently left out
+    edit = {"tool": "edit_image", "prompt": "make the sky stormy", "quality": "low", "size": "1024x1024"}
+    path.write_text(json.dumps([{**edit, "reference_image_path": ["photos/coast.png", "photos/sky.png"]}]))
+    estimate = batch(tmp_path, str(path), "--remote", "http://127.0.0.1:9/mcp", "--estimate")
+    assert estimate.returncode == 0, estimate.stderr
+    rows = [line.split() for line in estimate.stdout.splitlines()]
+    # the prompt's 5 tokens ($0.000025) and the 196 output tokens ($0.00588) are counted
+    assert ["$0.0000", "+", "2", "images", "not", "counted", "$0.0059", "$0.0059", "+", "images"] in [
+        row[-10:] for row in rows
+    ]
+    assert "Total: $0.01 + 2 input images not counted for 1 request (1 image). Nothing was sent." in estimate.stdout
+    assert "Not counted: remote inputs are keys in your remote folder, which this client cannot read" in " ".join(
+        estimate.stdout.split()
+    )
+    assert "(a 1024x1024 input adds $0.0082 at gpt-image-2's rates to each image made)" in " ".join(
+        estimate.stdout.split()
+    )
+
     path.write_text(
         json.dumps([{"tool": "edit_image", "prompt": "x"}, {"tool": "generate_image", "prompt": "y", "size": "10x10"}])
     )

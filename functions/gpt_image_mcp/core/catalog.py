@@ -48,6 +48,7 @@ class ModelSpec:
     input_fidelity: tuple[str, ...]
     output_tokens: str
     prices: Prices | None
+    input_tokens: str = "unknown"  # how an input image is counted before a call: "patches", "tiles" (core.pricing)
     verified: bool = True
     fidelity_note: str = ""
     shutdown: dt.date | None = None
@@ -160,6 +161,7 @@ def _spec(name: str, raw: dict[str, Any]) -> ModelSpec:
         transparency=bool(raw.get("transparency", False)),
         input_fidelity=tuple(raw.get("input_fidelity", ())),
         output_tokens=raw.get("output_tokens", "legacy"),
+        input_tokens=raw.get("input_tokens", "unknown"),
         prices=Prices(**prices) if prices else None,
         verified=bool(raw.get("verified", True)),
         fidelity_note=raw.get("fidelity_note", ""),

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from gpt_image_mcp.core.catalog import Catalog, ModelSpec, parse_size
 from gpt_image_mcp.core.errors import InvalidArgumentError
 from gpt_image_mcp.core.imageinfo import ImageInfo, sniff
+from gpt_image_mcp.core.pricing import Usage, estimate_input_usage
 from gpt_image_mcp.core.requests import EditImageArgs, ImageToolArgs, ImageToolName, TransformImageArgs
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
@@ -59,6 +60,14 @@ class ImagePlan:
     @property
     def partial_images(self) -> int:
         return int(self.params.get("partial_images", 0))
+
+    def input_usage(self) -> Usage | None:
+        """The prompt and input image tokens this request is expected to be billed (`core.pricing`); the mask is
+        counted as one more input image (OpenAI does not say whether it bills it, so the estimate errs high)."""
+        inputs = self.images + ([self.mask] if self.mask is not None else [])
+        dimensions = [(image.info.width, image.info.height) for image in inputs]
+        fidelity = self.params.get("input_fidelity")
+        return estimate_input_usage(self.spec, str(self.params["prompt"]), dimensions, fidelity, int(self.params["n"]))
 
     @property
     def expected_bytes(self) -> int:

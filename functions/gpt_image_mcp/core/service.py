@@ -21,7 +21,7 @@ from typing import Any
 import anyio.to_thread
 
 from gpt_image_mcp.core import metadata
-from gpt_image_mcp.core.catalog import Catalog, ModelSpec
+from gpt_image_mcp.core.catalog import Catalog
 from gpt_image_mcp.core.config import Settings
 from gpt_image_mcp.core.decoding import BrokenImageError, decode_fully
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError, StorageError, UpstreamError
@@ -255,7 +255,7 @@ class ImageService:
             self._persist, user, args, plan, upstream.images, history_id, record_hash, created, size, quality, now, keep
         )
         usage = Usage.from_api(upstream.usage)
-        cost = self._cost(plan.spec, usage, stored, quality, upstream)
+        cost = self._cost(plan, usage, stored, quality, upstream)
         if usage is not None and upstream.partial_images:
             usage = usage.with_partial_images(upstream.partial_images)
         files = [file for file, _ in stored]
@@ -425,13 +425,15 @@ class ImageService:
 
     def _cost(
         self,
-        spec: ModelSpec,
+        plan: ImagePlan,
         usage: Usage | None,
         stored: list[tuple[ImageFile, bytes]],
         quality: str,
         upstream: UpstreamResult,
     ) -> CostInfo | None:
-        """The cost of the images and of the partial previews."""
+        """The cost of the images and of the partial previews; estimated (`core.pricing`) when the answer had no
+        usage, as a proxy may leave it out."""
+        spec = plan.spec
         estimated = usage is None
         if usage is None:
             first = stored[0][0]
@@ -440,6 +442,9 @@ class ImageService:
                 return None
             count = len(upstream.images)
             usage = Usage(output_tokens=per_image * count, total_tokens=per_image * count)
+            inputs = plan.input_usage()
+            if inputs is not None:
+                usage = usage.plus(inputs)
         cost: Cost | None = price(spec, usage.with_partial_images(upstream.partial_images), estimated=estimated)
         if cost is None:
             return None

@@ -589,21 +589,58 @@ def output_tokens_per_image(spec: ModelSpec, quality: str, width: int, height: i
     return -(-(factor * steps * (2_000_000 + width * height)) // 4_000_000)
 
 
-def input_image_tokens(image: InputImage, fidelity: str) -> int:
-    """A plausible input cost: 65 at low fidelity, else 65 + 129 per 512 px tile (not OpenAI's figure)."""
-    if fidelity == "low":
-        return 65
-    width, height = float(image.width), float(image.height)
-    scale = min(1.0, 2048 / max(width, height))
-    scale *= min(1.0, 768 / (min(width, height) * scale))
-    tiles = math.ceil(width * scale / 512) * math.ceil(height * scale / 512)
-    return 65 + 129 * tiles
+def input_image_tokens(spec: ModelSpec, image: InputImage, fidelity: str) -> int:
+    """Image input tokens for one input image, as OpenAI bills them.
+
+    Legacy models: the published GPT Image 1 rule (images-and-vision guide): fit into 2048x2048, bring the short side
+    down to 512, 65 + 129 per 512 px tile (sizes rounded down), and at high fidelity 4096 more for a square image,
+    6144 for one nearer portrait or landscape. The gpt-image-2 family: what the community measured on gpt-image-2
+    edits (OpenAI forum, June 2026): a long side under 1024 magnified toward 1024 (at most 2x), the canvas held
+    within 3:1, a token per 32 px patch, at most 1536 patches (shrunk as the vision guide shrinks for its budget).
+    """
+    if spec.legacy:
+        return _tiles(image.width, image.height, fidelity)
+    return _patches(image.width, image.height)
+
+
+def _tiles(width: int, height: int, fidelity: str) -> int:
+    long, short = max(width, height), min(width, height)
+    if long > 2048:  # into 2048x2048
+        width, height = width * 2048 // long, height * 2048 // long
+        long, short = max(width, height), min(width, height)
+    if short > 512:  # short side to 512
+        width, height = width * 512 // short, height * 512 // short
+    tiles = -(-width // 512) * -(-height // 512)
+    tokens = 65 + 129 * tiles
+    if fidelity == "high":
+        tokens += 4096 if 4 * long < 5 * short else 6144  # nearer 1:1 than 3:2 is square
+    return tokens
+
+
+def _patches(width: int, height: int) -> int:
+    long = max(width, height)
+    factor = min(2.0, 1024 / long) if long < 1024 else 1.0
+    w, h = width * factor, height * factor
+    if w > 3 * h:
+        h = w / 3
+    elif h > 3 * w:
+        w = h / 3
+    count = math.ceil(w / 32) * math.ceil(h / 32)
+    if count <= 1536:
+        return count
+    shrink = math.sqrt(32 * 32 * 1536 / (w * h))
+    fit = min(math.floor(w * shrink / 32) / (w * shrink / 32), math.floor(h * shrink / 32) / (h * shrink / 32))
+    w, h = w * shrink * fit, h * shrink * fit
+    return math.ceil(w / 32 - 1e-9) * math.ceil(h / 32 - 1e-9)
 
 
 def usage(job: ImageJob) -> dict[str, object]:
-    text_tokens = math.ceil(len(job.prompt) / 4)
+    """Tokens as OpenAI reports them. The prompt is counted at about 4 characters a token (no tokenizer here). The
+    input is billed with each of the n images (n > 1 is billed as n calls, as measured on gpt-image-2); a mask is not
+    counted, since OpenAI does not say that it bills one."""
+    text_tokens = job.n * math.ceil(len(job.prompt) / 4)
     fidelity = job.input_fidelity or job.spec.default_fidelity
-    image_tokens = sum(input_image_tokens(image, fidelity) for image in job.inputs)
+    image_tokens = job.n * sum(input_image_tokens(job.spec, image, fidelity) for image in job.inputs)
     output = job.n * output_tokens_per_image(job.spec, job.output_quality, *job.output_size)
     return {
         "input_tokens": text_tokens + image_tokens,

@@ -186,6 +186,7 @@ class EmulatorServer(StartStop):
         self._address = (host, port)
         self._latency_ms = latency_ms
         self.detail = detail  # "photo": answers as large as OpenAI's; "flat": tiny pictures, for quick tests
+        self.reports_usage = True  # False: answers without `usage`, as some proxies and gateways pass them on
         self._lock = threading.Lock()
         self._log: deque[dict[str, object]] = deque(maxlen=MAX_LOGGED_REQUESTS)
         self._faults: list[Fault] = []
@@ -235,10 +236,11 @@ class EmulatorServer(StartStop):
             return copy.deepcopy(list(self._log))
 
     def reset(self) -> None:
-        """Forget logged requests and queued faults."""
+        """Forget logged requests and queued faults; report usage again."""
         with self._lock:
             self._log.clear()
             self._faults.clear()
+        self.reports_usage = True
 
     def set_latency(self, ms: int) -> None:
         """Delay every image answer by `ms`, as a stand-in for generation time."""
@@ -564,15 +566,21 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _unverified(job.model)
             images.moderate(job)
             if job.stream:
-                events = images.stream_events(job, self.emulator.detail)
+                events = [(name, self._usage(data)) for name, data in images.stream_events(job, self.emulator.detail)]
                 return 200, EventStream(events, self.emulator._latency_ms), {}
             self.emulator._wait(self.emulator._latency_ms)
-            return 200, images.respond(job, self.emulator.detail), {}
+            return 200, self._usage(images.respond(job, self.emulator.detail)), {}
         except ApiError as error:
             return error.status, error.body(), {}
         except Exception as exc:  # a bug in the emulator: answer like OpenAI's 500 and show the traceback
             traceback.print_exc()
             return 500, ApiError(500, f"The emulator failed: {type(exc).__name__}.", type_="server_error").body(), {}
+
+    def _usage(self, data: dict[str, object]) -> dict[str, object]:
+        """`data` as sent: without its `usage` when the emulator plays a proxy that drops it."""
+        if self.emulator.reports_usage:
+            return data
+        return {name: value for name, value in data.items() if name != "usage"}
 
     def _send_events(
         self, started: float, events: list[faults.Event], latency_ms: int, *, end: bool = True, gate: Gate | None = None
