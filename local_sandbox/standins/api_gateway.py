@@ -21,10 +21,11 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
+from local_sandbox.standins.http_server import StandInHTTPServer
 from local_sandbox.standins.lambda_context import ACCOUNT_ID, LambdaContext
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -180,9 +181,7 @@ class LambdaContainer:
         self._executor.shutdown(wait=True)
 
 
-class ApiGatewayFront(ThreadingHTTPServer):
-    daemon_threads = True
-
+class ApiGatewayFront(StandInHTTPServer):
     """HTTP on `address` in front of `container`; `start()` serves on a daemon thread, `stop()` ends it.
 
     The port is bound on construction, so a handler whose environment names its own URL can be made before

@@ -27,7 +27,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -35,6 +35,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from local_sandbox.standins.http_server import StandInHTTPServer
 from local_sandbox.standins.lifetime import StartStop
 
 POOL_NAME = "gpt-image-mcp-standin"
@@ -56,10 +57,8 @@ class User:
     sub: str
 
 
-class CognitoStandIn(StartStop, ThreadingHTTPServer):
+class CognitoStandIn(StartStop, StandInHTTPServer):
     """Hosted login + token endpoint + key set on loopback; `start()`/`stop()` or a `with` block."""
-
-    daemon_threads = True
 
     def __init__(self, idp: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         """`idp`: a boto3 cognito-idp client (moto's); the stand-in's user pool is made there."""

@@ -17,7 +17,6 @@ import json
 import os
 import select
 import socket
-import sys
 import threading
 import time
 import traceback
@@ -25,14 +24,15 @@ import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self, cast
+from http.server import BaseHTTPRequestHandler
+from typing import Self, cast
 from urllib.parse import urlsplit
 
 from local_sandbox.standins.emulator import faults, images
 from local_sandbox.standins.emulator.faults import BROKEN_ANSWERS, Gate
 from local_sandbox.standins.emulator.images import ApiError
 from local_sandbox.standins.emulator.multipart import MultipartError, Part, boundary_of, parse
+from local_sandbox.standins.http_server import StandInHTTPServer
 from local_sandbox.standins.lifetime import StartStop
 
 INVALID_KEY = "sk-invalid"
@@ -340,19 +340,12 @@ class EmulatorServer(StartStop):
                 self._connections.discard(connection)
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _HTTPServer(StandInHTTPServer):
     request_queue_size = 128  # socketserver's default backlog of 5 drops concurrent connects for a second
 
     def __init__(self, address: tuple[str, int], emulator: EmulatorServer) -> None:
         self.emulator = emulator
         super().__init__(address, _Handler)
-
-    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
-        """A client that hung up (e.g. after its own timeout) is normal here, not worth a traceback."""
-        if isinstance(sys.exception(), ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
 
 _Answer = tuple[int, object, dict[str, str]]
