@@ -19,8 +19,8 @@ REGENERATE = "stale: run `python -m gpt_image_mcp.server.schema_cache` and commi
 def test_the_shipped_schemas_are_those_the_models_generate() -> None:
     shipped = json.loads(schema_cache.FILE.read_text(encoding="utf-8"))
     built = schema_cache.build()
-    assert shipped["input"] == built["input"], REGENERATE
-    assert shipped["output"] == built["output"], REGENERATE
+    for kind in ("input", "output"):  # in the same order too: a listing shows the parameters in the file's order
+        assert json.dumps(shipped[kind]) == json.dumps(built[kind]), REGENERATE
 
 
 @pytest.fixture

@@ -30,3 +30,6 @@ def assert_pinned(tools: list[dict[str, Any]], name: str) -> None:
     assert [tool["name"] for tool in tools] == [tool["name"] for tool in pinned]
     for tool, expected in zip(tools, pinned, strict=True):
         assert tool == expected, tool["name"]
+        for schema in ("inputSchema", "outputSchema"):  # clients show the parameters in the order listed
+            order = list(tool.get(schema, {}).get("properties", {}))
+            assert order == list(expected.get(schema, {}).get("properties", {})), (tool["name"], schema, order)

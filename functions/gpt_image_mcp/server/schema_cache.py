@@ -86,7 +86,8 @@ def build() -> dict[str, Any]:
 
 
 def main() -> None:
-    FILE.write_text(json.dumps(build(), indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    # Keys stay in the models' order: clients show (and models read) a tool's parameters in the order listed.
+    FILE.write_text(json.dumps(build(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {FILE.name}")
 
 
