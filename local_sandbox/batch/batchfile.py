@@ -8,7 +8,6 @@ images). Every problem in the file is reported at once, each under its JSON path
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections import Counter
@@ -19,7 +18,14 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from gpt_image_mcp.core.errors import UserFacingError
-from gpt_image_mcp.core.requests import ARGS_BY_TOOL, EditImageArgs, ImageToolArgs, ImageToolName, refuse_foreign
+from gpt_image_mcp.core.requests import (
+    ARGS_BY_TOOL,
+    EditImageArgs,
+    ImageToolArgs,
+    ImageToolName,
+    refuse_foreign,
+    unknown_parameters,
+)
 from gpt_image_mcp.server.tooling import describe_validation_error
 
 TOOLS: tuple[ImageToolName, ...] = get_args(ImageToolName)
@@ -174,14 +180,7 @@ def _request(request: Any, defaults: dict[str, Any]) -> tuple[ImageToolName, Ima
 
 def _unknown(parameters: dict[str, Any]) -> list[str]:
     """One message per key that no image tool takes, with the nearest name when one is close."""
-    problems = []
-    for name in parameters:
-        if name == "tool" or name in PARAMETERS:
-            continue
-        close = difflib.get_close_matches(str(name), ["tool", *sorted(PARAMETERS)], n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        problems.append(f"unknown parameter '{name}'{hint}")
-    return problems
+    return unknown_parameters((str(name) for name in parameters), {"tool", *PARAMETERS})
 
 
 def _identified(path: Path, where: str, parsed: list[tuple[int, ImageToolName, ImageToolArgs]]) -> list[BatchRequest]:

@@ -425,6 +425,21 @@ async def test_a_missing_prompt_reads_like_every_other_argument_error(client: Cl
     assert image_requests(emulator) == []
 
 
+async def test_a_parameter_the_tool_does_not_take_is_refused_with_the_name_meant(
+    client: Client, emulator: EmulatorServer
+) -> None:
+    asked_four = await refused(client, "generate_image", {"prompt": "a fox", "n": 4})  # OpenAI's name: not one image
+    assert asked_four == "Invalid arguments: unknown parameter 'n' (did you mean 'sample_count'?)."
+    message = await refused(client, "edit_image", {"promt": "a fox", "image": "fox.png", "colour": "red"})
+    assert message == (
+        "Invalid arguments: unknown parameter 'promt' (did you mean 'prompt'?); unknown parameter 'image' (did you "
+        "mean 'reference_image_path'?); unknown parameter 'colour'."
+    )
+    job = await refused(client, "start_generation_job", {"tool_name": "generate_image", "prompt": "a fox", "n": 2})
+    assert job == asked_four
+    assert image_requests(emulator) == []
+
+
 async def test_bad_generate_input_is_refused_before_any_request(
     client: Client, settings: LocalSettings, emulator: EmulatorServer
 ) -> None:

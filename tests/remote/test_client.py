@@ -12,7 +12,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.types import ResourceLink
-from remote_support import png_bytes, s3_object, succeeds, text
+from remote_support import png_bytes, refused, s3_object, succeeds, text
 
 from local_sandbox.standins.emulator import EmulatorServer
 from local_sandbox.standins.remote_shape import RemoteShape
@@ -57,6 +57,8 @@ async def test_an_upload_link_states_its_limit_in_readable_units(client: Client)
     assert "(image/png, up to 100 bytes), valid for 15 min" in text(small)
     default = await succeeds(client, "create_upload_url", {"file_name": "big.png"})
     assert "(image/png, up to 50 MB), valid for 15 min" in text(default)
+    misnamed = await refused(client, "create_upload_url", {"filename": "big.png"})
+    assert misnamed == "Invalid arguments: unknown parameter 'filename' (did you mean 'file_name'?)."
 
 
 async def test_upload_through_a_presigned_post_then_edit(

@@ -7,7 +7,7 @@ what the chosen model allows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -207,6 +207,28 @@ class StartJobArgs(EditImageArgs, _ToolChoice):
         given = self.model_dump(exclude={"tool_name", "idempotency_key"}, exclude_none=True)
         refuse_foreign(self.tool_name, given)
         return ARGS_BY_TOOL[self.tool_name].model_validate(given)
+
+
+# OpenAI's names (and near misses) for parameters this server names otherwise: the hint a caller needs.
+_KNOWN_AS = {"n": "sample_count", "image": "reference_image_path", "mask": "mask_image_path", "filename": "file_name"}
+
+
+def unknown_parameters(names: Iterable[str], known: Collection[str]) -> list[str]:
+    """`name: not a parameter of <what>` for each of `names` not in `known`, with the name meant when it is clear
+    (OpenAI's own name for it, or a close spelling). A parameter that is not known is refused rather than dropped:
+    dropping `n` would make one image where four were asked, and bill it."""
+    import difflib  # only for a refusal: not worth its import at start-up
+
+    problems = []
+    for name in names:
+        if name in known:
+            continue
+        meant = _KNOWN_AS.get(name)
+        if meant not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            meant = close[0] if close else None
+        problems.append(f"unknown parameter '{name}'" + (f" (did you mean '{meant}'?)" if meant else ""))
+    return problems
 
 
 def refuse_foreign(tool: ImageToolName, names: Iterable[str], *, chooser: str = "tool_name") -> None:

@@ -23,7 +23,8 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gpt_image_mcp.core.errors import UserFacingError
+from gpt_image_mcp.core.errors import InvalidArgumentError, UserFacingError
+from gpt_image_mcp.core.requests import unknown_parameters
 from gpt_image_mcp.server import schema_cache
 from gpt_image_mcp.server.context import ToolContext
 from gpt_image_mcp.server.replies import error_result
@@ -60,7 +61,7 @@ class ToolSpec(Generic[ArgsT]):
         for name, text in (wording or {}).items():
             if name in properties:
                 properties[name] = {**properties[name], "description": text}
-        return {**schema, "properties": properties, "title": f"{self.name}Arguments"}
+        return {**schema, "properties": properties, "additionalProperties": False, "title": f"{self.name}Arguments"}
 
     def bind(self, context: ToolContext, wording: Mapping[str, str] | None = None) -> Tool:
         """The SDK tool that validates the arguments with `arguments` and runs `handler` with `context`."""
@@ -97,7 +98,9 @@ class _AsSent(ArgModelBase):
 
 def validate(model: type[ArgsT], arguments: Mapping[str, Any]) -> ArgsT:
     """`model` from the arguments as sent; a list or object sent as a JSON string (some clients do) is decoded
-    for the fields that are not plain strings."""
+    for the fields that are not plain strings. A parameter the tool does not take is refused, not ignored."""
+    if unknown := unknown_parameters(arguments, model.model_fields):
+        raise InvalidArgumentError(f"Invalid arguments: {'; '.join(unknown)}.")
     decoded = dict(arguments)
     for name, value in arguments.items():
         field = model.model_fields.get(name)
