@@ -216,6 +216,19 @@ def drive(inspector: Inspector, target: Target, checks: Checks) -> None:
         f"message {message!r}",
     )
 
+    unknown = inspector.call(
+        target.args, "--method", "tools/call", "--tool-name", "generate_image", "--tool-arg", "prompt=x", "n=4"
+    )
+    texts = [block.get("text", "") for block in unknown.blocks("text")]
+    checks.check(
+        f"{label}: OpenAI's n is refused with the name meant (sample_count), not silently dropped",
+        unknown.status == EXIT_TOOL_ERROR
+        and unknown.result.get("isError") is True
+        and texts == ["Invalid arguments: unknown parameter 'n' (did you mean 'sample_count'?)."],
+        unknown,
+        f"texts {texts!r}",
+    )
+
     if target.refused_args:
         wrong = inspector.call(target.refused_args, "--method", "tools/list")
         checks.check(

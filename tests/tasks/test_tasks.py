@@ -189,6 +189,7 @@ async def test_other_tools_stay_synchronous_for_a_declaring_client(task_server: 
         {"prompt": "x", "quality": "xhigh"},
         {"prompt": "x", "output_format": "jpeg", "transparent_background": True},
         {"prompt": "x", "model": "gpt-image-1"},
+        {"prompt": "x", "n": 4},
     ],
 )
 async def test_bad_arguments_get_the_synchronous_refusal_and_no_job(

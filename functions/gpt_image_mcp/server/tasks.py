@@ -133,7 +133,7 @@ class TasksExtension(Extension):
         tool = cast(ImageToolName, params.name)
         try:
             args = validate(ARGS_BY_TOOL[tool], params.arguments or {})
-        except ValidationError:
+        except (ValidationError, InvalidArgumentError):
             # The synchronous tool validates the same way before it does anything, so it refuses these arguments
             # too, in its own words: word for word the same result.
             return await call_next(ctx)
