@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from stdio_support import emulator_params
 from waiting import wait_until
 
 from local_sandbox.local_server import LOCAL_USER
@@ -34,27 +33,17 @@ META = {
 }
 
 
-def environment(tmp_path: Path, emulator: EmulatorServer) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path / "home"),
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": emulator.base_url,
-        "OPENAI_IMAGE_OUTPUT_DIR": str(tmp_path / "out"),
-        "HISTORY_DB_PATH": str(tmp_path / "state" / "history.db"),
-    }
-
-
 @pytest.fixture
 def launch(tmp_path: Path, emulator: EmulatorServer) -> Iterator[Any]:
     """Start `gpt-image-mcp` with the given arguments (stdin, stdout and stderr piped); every one is ended after."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str) -> subprocess.Popen[bytes]:
+        params = emulator_params(tmp_path, emulator)
         process = subprocess.Popen(
-            [sys.executable, "-m", "local_sandbox.cli", *args],
-            env=environment(tmp_path, emulator),
-            cwd=tmp_path,
+            [params.command, *params.args, *args],
+            env=params.env,
+            cwd=params.cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -6,16 +6,16 @@ from __future__ import annotations
 import io
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 from PIL import Image
+from stdio_support import emulator_params
 from waiting import eventually
 
 from gpt_image_mcp.core.errors import InvalidArgumentError, NotFoundError
@@ -338,20 +338,8 @@ def _job(store: SQLiteJobStore, job_id: str) -> JobRecord:
 # -- a real server process, killed -------------------------------------------------------------
 
 
-def server_params(tmp_path: Path, emulator: EmulatorServer) -> StdioServerParameters:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path / "home"),
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": emulator.base_url,
-        "OPENAI_IMAGE_OUTPUT_DIR": str(tmp_path / "out"),
-        "HISTORY_DB_PATH": str(tmp_path / "state" / "history.db"),
-    }
-    return StdioServerParameters(command=sys.executable, args=["-m", "local_sandbox.cli"], env=env, cwd=str(tmp_path))
-
-
 async def test_a_job_survives_sigkill_of_the_server(tmp_path: Path, emulator: EmulatorServer) -> None:
-    params = server_params(tmp_path, emulator)
+    params = emulator_params(tmp_path, emulator)
     emulator.set_latency(30_000)  # the first server dies long before OpenAI would answer
     async with Client(params) as client:
         job_id = await start(client, prompt="survivor", output_path="kept.png")
